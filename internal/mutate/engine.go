@@ -1,0 +1,170 @@
+// Package mutate is the engine: a raw object and a prepared policy in, a JSON
+// patch, warnings and audit annotations out. It is pure: no client, no
+// globals, no clock. The admission server and the offline `mutate` command use
+// the same functions, so the offline output equals what the webhook patches.
+//
+// Objects are never round-tripped through Go structs: the engine reads only the
+// fields it needs and writes JSON patch operations for the paths PRODUCT.md
+// names, so unknown fields of CRDs it does not own survive untouched.
+package mutate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
+)
+
+// Record annotations and labels shared by both targets.
+const (
+	// MutatedAnnotation names the rule that applied to an object.
+	MutatedAnnotation = "hcp-ingress.io/mutated"
+	// SkipLabel on an object or its namespace makes the webhook leave it alone.
+	SkipLabel = "hcp-ingress.io/skip"
+)
+
+// Target is the kind of object the engine changes.
+type Target string
+
+const (
+	TargetControlPlane Target = "controlplane"
+	TargetWorkload     Target = "workload"
+)
+
+// Input is one object to admit.
+type Input struct {
+	// Object is the raw JSON of the object as admitted.
+	Object []byte
+	// Operation is the admission operation, CREATE or UPDATE.
+	Operation string
+	// Namespace is the object's namespace ("default" offline when unset).
+	Namespace string
+	// NamespaceSkipped is true when the namespace carries the skip label.
+	NamespaceSkipped bool
+	// Policy is the prepared policy; never nil.
+	Policy *rules.Policy
+	// Classes is the view of IngressClass objects; nil when none can be read.
+	Classes rules.IngressClasses
+	// APIServer is the host and port for CCM injection taken from outside the
+	// object (the control plane named in a management-hosted path, or
+	// `mutate --api-server`). Nil falls back to the policy's ccm.apiServer.
+	APIServer *rules.APIServer
+}
+
+// Result is what the engine decided. An empty Patch means nothing changes.
+type Result struct {
+	Target Target
+	// Patch holds JSON patch operations against Input.Object.
+	Patch []jsonpatch.Operation
+	// Warnings are admission warnings, printed by kubectl (dry-run included).
+	Warnings []string
+	// AuditAnnotations are added to the audit event (keys without prefix; the
+	// API server prefixes them with the webhook name).
+	AuditAnnotations map[string]string
+	// Denied, when not empty, is the reason to reject the object.
+	Denied string
+	// Rule names the rule that applied, for records and metrics; empty when
+	// none did.
+	Rule string
+}
+
+// ErrNotATarget is returned by Object for kinds the webhook does not mutate.
+var ErrNotATarget = errors.New("not an object the webhook mutates")
+
+// TargetOf tells which engine handles an apiVersion and kind.
+func TargetOf(apiVersion, kind string) (Target, bool) {
+	group, version, _ := strings.Cut(apiVersion, "/")
+	if version == "" { // core group: "v1"
+		return "", false
+	}
+	switch {
+	case group == "controlplane.cluster.x-k8s.io" && (version == "v1beta1" || version == "v1beta2") &&
+		(kind == "K0smotronControlPlane" || kind == "K0smotronControlPlaneTemplate"):
+		return TargetControlPlane, true
+	case group == "k0smotron.io" && (version == "v1beta1" || version == "v1beta2") && kind == "Cluster":
+		return TargetControlPlane, true
+	case group == "apps" && version == "v1" && (kind == "Deployment" || kind == "DaemonSet"):
+		return TargetWorkload, true
+	}
+	return "", false
+}
+
+// typeMeta is the part of every object that says what it is.
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+// Object dispatches on the object's apiVersion and kind. It is what the
+// offline `mutate` command uses; the server knows the target from its path.
+// Kinds that are not targets return ErrNotATarget.
+func Object(in Input) (Result, error) {
+	var tm typeMeta
+	if err := json.Unmarshal(in.Object, &tm); err != nil {
+		return Result{}, fmt.Errorf("decoding object: %w", err)
+	}
+	target, ok := TargetOf(tm.APIVersion, tm.Kind)
+	if !ok {
+		return Result{}, ErrNotATarget
+	}
+	if target == TargetControlPlane {
+		return ControlPlane(in)
+	}
+	return Workload(in)
+}
+
+// objectMeta is what both engines read of metadata. Annotations is nil when
+// metadata.annotations is absent or null, and an empty map when it is {}.
+type objectMeta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// skipped reports whether the object opts out through the skip label.
+func (m *objectMeta) skipped() bool { return m.Labels[SkipLabel] == "true" }
+
+// pointerEscape escapes one JSON pointer reference token (RFC 6901), so that
+// "haproxy.org/ssl-passthrough" becomes "haproxy.org~1ssl-passthrough".
+var pointerEscape = strings.NewReplacer("~", "~0", "/", "~1").Replace
+
+// setMapEntries returns the operations that make the string map at path (whose
+// current value is current; nil when absent or null) hold every entry of set.
+// A missing map is created whole with one operation.
+func setMapEntries(path string, current map[string]string, set map[string]string) []jsonpatch.Operation {
+	if len(set) == 0 {
+		return nil
+	}
+	if current == nil {
+		return []jsonpatch.Operation{jsonpatch.NewOperation("add", path, set)}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic patches
+	ops := make([]jsonpatch.Operation, 0, len(keys))
+	for _, k := range keys {
+		op := "add"
+		if _, exists := current[k]; exists {
+			op = "replace"
+		}
+		ops = append(ops, jsonpatch.NewOperation(op, path+"/"+pointerEscape(k), set[k]))
+	}
+	return ops
+}
+
+// recordOps returns the operations that set the hcp-ingress.io/mutated record
+// annotation to rule, or none when it already says so.
+func recordOps(meta *objectMeta, rule string) []jsonpatch.Operation {
+	if meta.Annotations[MutatedAnnotation] == rule {
+		return nil
+	}
+	return setMapEntries("/metadata/annotations", meta.Annotations, map[string]string{MutatedAnnotation: rule})
+}
