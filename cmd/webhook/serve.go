@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/version"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/webhook"
+)
+
+func runServe(args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var o webhook.Options
+	fs.StringVar(&o.BindAddress, "bind-address", "0.0.0.0", "address the HTTPS webhook server listens on")
+	fs.IntVar(&o.Port, "port", 9443, "port of the HTTPS webhook server")
+	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key, reloaded when they change")
+	fs.StringVar(&o.PolicyFile, "policy-file", "", "policy document, reloaded when it changes")
+	fs.StringVar(&o.PolicyConfigMap, "policy-configmap", "", "NAMESPACE/NAME of a ConfigMap whose key policy.yaml is the policy, watched")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster to read IngressClasses and control planes from (default: in-cluster config)")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables)`)
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+
+	var handler slog.Handler = slog.NewJSONHandler(stderr, nil)
+	if *logFormat == "text" {
+		handler = slog.NewTextHandler(stderr, nil)
+	}
+	log := logr.FromSlogHandler(handler)
+	ctrllog.SetLogger(log)
+	o.Log = log
+	o.Namespace = os.Getenv("POD_NAMESPACE")
+
+	cfg, err := clusterConfig(*kubeconfig)
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		log.Info("no kubeconfig and not in a cluster: IngressClass lookup and management-hosted control planes are off")
+	}
+	o.RestConfig = cfg
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting", "version", version.String())
+	return webhook.Serve(ctx, o)
+}
+
+// clusterConfig returns the config of --kubeconfig, else the in-cluster
+// config, else nil: serve works without an API server when given a policy
+// file.
+func clusterConfig(kubeconfig string) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+	} else if cfg, err = rest.InClusterConfig(); err != nil {
+		return nil, nil
+	}
+	cfg.UserAgent = "hcp-ingress-webhook/" + version.Version
+	return cfg, nil
+}

@@ -1,0 +1,147 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
+)
+
+// ClassSource returns the current view of IngressClasses, nil when they
+// cannot be read (no cluster, or the cache has not synced).
+type ClassSource func() rules.IngressClasses
+
+// ControlPlaneLookup finds the ingress API server of the control plane
+// NAMESPACE/NAME in the management cluster (management-hosted topology).
+type ControlPlaneLookup interface {
+	IngressAPIServer(ctx context.Context, namespace, name string) (api *rules.APIServer, found string, err error)
+}
+
+// Admitter is the admission.Handler of one target. It does the fast exits,
+// runs the engine with the policy in force, and turns the result into an
+// admission response with warnings and audit annotations.
+type Admitter struct {
+	Target   mutate.Target
+	Policies *PolicyStore
+	Classes  ClassSource
+	// ControlPlanes is set on the management-hosted workload path only.
+	ControlPlanes ControlPlaneLookup
+	// OwnNamespace is never mutated, so the webhook cannot lock itself out.
+	OwnNamespace string
+	Metrics      *Metrics
+}
+
+var _ admission.Handler = (*Admitter)(nil)
+
+type controlPlaneKey struct{}
+
+// controlPlaneRef is NAMESPACE/NAME taken from /mutate-workload/NS/NAME.
+type controlPlaneRef struct{ namespace, name string }
+
+// withControlPlaneFromPath puts the control plane named in the URL path into
+// the request context; admission.Request itself carries no URL.
+func withControlPlaneFromPath(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, controlPlaneKey{}, controlPlaneRef{r.PathValue("namespace"), r.PathValue("name")})
+}
+
+// Handle implements admission.Handler.
+func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.Response {
+	// Fast exits first: nothing below is worth doing for these.
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed("")
+	}
+	if a.OwnNamespace != "" && req.Namespace == a.OwnNamespace {
+		return admission.Allowed("")
+	}
+	state := a.Policies.Current()
+	if state == nil { // not ready; failurePolicy decides
+		return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("hcp-ingress: no policy loaded yet"))
+	}
+	in := mutate.Input{
+		Object:    req.Object.Raw,
+		Operation: string(req.Operation),
+		Namespace: req.Namespace,
+		Policy:    state.Policy,
+	}
+	if a.Classes != nil {
+		in.Classes = a.Classes()
+	}
+	var notes []string
+	if ref, ok := ctx.Value(controlPlaneKey{}).(controlPlaneRef); ok {
+		api, note := a.apiServerFromControlPlane(ctx, ref)
+		in.APIServer = api
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+
+	var res mutate.Result
+	var err error
+	if a.Target == mutate.TargetControlPlane {
+		res, err = mutate.ControlPlane(in)
+	} else {
+		res, err = mutate.Workload(in)
+	}
+	if err != nil {
+		// The API server validates the object's schema itself; an object the
+		// engine cannot read is let through unchanged, with the reason.
+		a.Metrics.admitted(a.Target, "error", nil)
+		return admission.Allowed("").WithWarnings(fmt.Sprintf("hcp-ingress: object left unchanged: %v", err))
+	}
+	if len(res.Warnings) > 0 || len(res.Patch) > 0 {
+		// Only where the engine found something to say: a control plane
+		// lookup that failed is noise for the other workloads of kube-system.
+		res.Warnings = append(notes, res.Warnings...)
+	}
+	if res.Denied != "" {
+		a.Metrics.admitted(a.Target, "denied", &res)
+		resp := admission.Denied(res.Denied).WithWarnings(res.Warnings...)
+		resp.AuditAnnotations = res.AuditAnnotations
+		return resp
+	}
+	outcome := "unchanged"
+	if len(res.Patch) > 0 {
+		outcome = "patched"
+	}
+	a.Metrics.admitted(a.Target, outcome, &res)
+	audit := res.AuditAnnotations
+	if len(res.Patch) > 0 {
+		if audit == nil {
+			audit = map[string]string{}
+		}
+		audit["policy-generation"] = strconv.FormatInt(state.Generation, 10)
+	}
+	return admission.Response{
+		Patches: res.Patch,
+		AdmissionResponse: admissionv1.AdmissionResponse{
+			Allowed:          true,
+			Warnings:         res.Warnings,
+			AuditAnnotations: audit,
+		},
+	}
+}
+
+// apiServerFromControlPlane reads host and port from the control plane named
+// in the path. A path naming no control plane with ingress is allowed
+// unchanged, with a warning that says why.
+func (a *Admitter) apiServerFromControlPlane(ctx context.Context, ref controlPlaneRef) (*rules.APIServer, string) {
+	if a.ControlPlanes == nil {
+		return nil, fmt.Sprintf("hcp-ingress: control plane %s/%s cannot be read: the webhook has no access to the management cluster; nothing injected", ref.namespace, ref.name)
+	}
+	api, kind, err := a.ControlPlanes.IngressAPIServer(ctx, ref.namespace, ref.name)
+	switch {
+	case err != nil:
+		return nil, fmt.Sprintf("hcp-ingress: control plane %s/%s: %v; nothing injected", ref.namespace, ref.name, err)
+	case kind == "":
+		return nil, fmt.Sprintf("hcp-ingress: no K0smotronControlPlane or k0smotron Cluster %s/%s in the management cluster; nothing injected", ref.namespace, ref.name)
+	case api == nil:
+		return nil, fmt.Sprintf("hcp-ingress: %s %s/%s has no spec.ingress.apiHost; nothing injected", kind, ref.namespace, ref.name)
+	}
+	return api, ""
+}
