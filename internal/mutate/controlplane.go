@@ -1,5 +1,609 @@
 package mutate
 
-// ControlPlane mutates K0smotronControlPlane, K0smotronControlPlaneTemplate and
-// k0smotron.io Cluster objects.
-func ControlPlane(in Input) (Result, error) { return Result{Target: TargetControlPlane}, nil }
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/version"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
+)
+
+// MinIngressK0sVersion is the first k0s version whose k0smotron control plane
+// can be exposed through an Ingress.
+const MinIngressK0sVersion = "v1.34.1+k0s.0"
+
+// minIngressVersion compares versions by their numbers only: k0smotron
+// accepts both v1.34.1+k0s.0 and the image-tag spelling v1.34.1-k0s.0, and
+// semantic versioning would rank the latter, a "pre-release", below 1.34.1.
+var minIngressVersion = version.MustParseGeneric("1.34.1")
+
+// controlPlaneObject is what ControlPlane reads of a K0smotronControlPlane,
+// a K0smotronControlPlaneTemplate or a k0smotron.io Cluster. Everything else
+// is never decoded, and the object is never re-marshalled: changes are JSON
+// patch operations on the raw object, so unknown fields (spec.k0sConfig is
+// free-form) survive byte for byte.
+type controlPlaneObject struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Metadata   *objectMeta  `json:"metadata"`
+	Spec       *clusterSpec `json:"spec"`
+}
+
+// clusterSpec is what the engine reads of a k0smotron ClusterSpec. Template
+// is there for a K0smotronControlPlaneTemplate, whose spec.template.spec is a
+// ClusterSpec: one decoding pass serves every kind.
+type clusterSpec struct {
+	Version string       `json:"version"`
+	Ingress *ingressSpec `json:"ingress"`
+	Service struct {
+		Type string `json:"type"`
+	} `json:"service"`
+	Template *clusterTemplate `json:"template"`
+}
+
+// clusterTemplate is spec.template of a K0smotronControlPlaneTemplate.
+type clusterTemplate struct {
+	Spec *clusterSpec `json:"spec"`
+}
+
+// ingressSpec is k0smotron's spec.ingress. Port is a float so that any JSON
+// number decodes and a bad one is reported as a warning, not a failure: only
+// the CCM injection uses it.
+type ingressSpec struct {
+	Annotations      map[string]string `json:"annotations"`
+	ClassName        string            `json:"className"`
+	APIHost          string            `json:"apiHost"`
+	KonnectivityHost string            `json:"konnectivityHost"`
+	Port             *float64          `json:"port"`
+}
+
+// ingressAt locates spec.ingress in one kind of object, as a field path for
+// messages and as a JSON pointer for the patch.
+type ingressAt struct {
+	field   string // "spec.ingress"
+	pointer string // "/spec/ingress"
+}
+
+var (
+	controlPlaneIngress = ingressAt{field: "spec.ingress", pointer: "/spec/ingress"}
+	templateIngress     = ingressAt{field: "spec.template.spec.ingress", pointer: "/spec/template/spec/ingress"}
+)
+
+// ControlPlane makes sure the Ingress k0smotron creates for a hosted control
+// plane passes TLS through to the API server: it resolves spec.ingress.className
+// to a rule of the policy and adds the rule's annotations to
+// spec.ingress.annotations (spec.template.spec.ingress.annotations for a
+// K0smotronControlPlaneTemplate). It also warns about what would keep the
+// Ingress from working: annotations of another controller, a k0s version
+// without ingress support, bad host names, a redundant LoadBalancer.
+//
+// An object without spec.ingress, or that opts out with the skip label, is
+// left alone. Values it cannot read (spec.ingress a string, annotations a
+// list) are errors naming the field.
+func ControlPlane(in Input) (Result, error) {
+	out := Result{Target: TargetControlPlane}
+	if in.NamespaceSkipped || (in.Operation != "" && in.Operation != "CREATE" && in.Operation != "UPDATE") {
+		return out, nil
+	}
+	obj, err := decodeControlPlane(in.Object)
+	if err != nil {
+		return out, err
+	}
+	if target, ok := TargetOf(obj.APIVersion, obj.Kind); !ok || target != TargetControlPlane {
+		return out, fmt.Errorf("kind %q of apiVersion %q: %w", obj.Kind, obj.APIVersion, ErrNotATarget)
+	}
+
+	at, spec := controlPlaneIngress, obj.Spec
+	if obj.Kind == "K0smotronControlPlaneTemplate" {
+		at, spec = templateIngress, nil
+		if obj.Spec != nil && obj.Spec.Template != nil {
+			spec = obj.Spec.Template.Spec
+		}
+	}
+	if spec == nil || spec.Ingress == nil {
+		return out, nil
+	}
+	if obj.Metadata == nil {
+		return out, errors.New("metadata: missing; a Kubernetes object always has metadata")
+	}
+	if obj.Metadata.skipped() {
+		return out, nil
+	}
+	policy := in.Policy
+	if policy == nil {
+		policy = rules.Default()
+	}
+	return admitIngress(policy, in.Classes, obj.Metadata, spec, at), nil
+}
+
+// decodeControlPlane reads what the engine needs of a control plane object.
+// Field names are matched case-sensitively, as the API server matches them:
+// encoding/json would take a "Spec" key for spec, and the patch would then
+// point at a path that does not exist. Of duplicate keys the last one wins,
+// as in the API server and in JSON patch.
+func decodeControlPlane(data []byte) (*controlPlaneObject, error) {
+	if json.Valid(data) {
+		obj := &controlPlaneObject{}
+		if err := obj.decodeMembers(data); err == nil {
+			return obj, nil
+		}
+	}
+	// Bad input, or a shape the member scan does not expect: the full
+	// decoder says precisely what is wrong.
+	obj := &controlPlaneObject{}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
+		return nil, objectDecodeError(err)
+	}
+	return obj, nil
+}
+
+func (o *controlPlaneObject) decodeMembers(data []byte) error {
+	return eachMember(data, func(key, value []byte) error {
+		switch string(key) {
+		case "apiVersion":
+			return decodeString(value, &o.APIVersion)
+		case "kind":
+			return decodeString(value, &o.Kind)
+		case "metadata":
+			o.Metadata = nil
+			if isNull(value) {
+				return nil
+			}
+			// Only the members objectMeta has: managedFields can be large.
+			o.Metadata = &objectMeta{}
+			return eachMember(value, func(key, value []byte) error {
+				switch string(key) {
+				case "name":
+					return decodeString(value, &o.Metadata.Name)
+				case "namespace":
+					return decodeString(value, &o.Metadata.Namespace)
+				case "labels":
+					return decodeStringMap(value, &o.Metadata.Labels)
+				case "annotations":
+					return decodeStringMap(value, &o.Metadata.Annotations)
+				}
+				return nil
+			})
+		case "spec":
+			o.Spec = nil
+			if isNull(value) {
+				return nil
+			}
+			o.Spec = &clusterSpec{}
+			return o.Spec.decodeMembers(value)
+		}
+		return nil
+	})
+}
+
+func (s *clusterSpec) decodeMembers(data []byte) error {
+	return eachMember(data, func(key, value []byte) error {
+		switch string(key) {
+		case "version":
+			return decodeString(value, &s.Version)
+		case "ingress":
+			s.Ingress = nil
+			if isNull(value) {
+				return nil
+			}
+			s.Ingress = &ingressSpec{}
+			return s.Ingress.decodeMembers(value)
+		case "service":
+			s.Service.Type = ""
+			if isNull(value) {
+				return nil
+			}
+			return eachMember(value, func(key, value []byte) error {
+				if string(key) != "type" {
+					return nil
+				}
+				return decodeString(value, &s.Service.Type)
+			})
+		case "template":
+			s.Template = nil
+			if isNull(value) {
+				return nil
+			}
+			s.Template = &clusterTemplate{}
+			return eachMember(value, func(key, value []byte) error {
+				if string(key) != "spec" {
+					return nil
+				}
+				s.Template.Spec = nil
+				if isNull(value) {
+					return nil
+				}
+				s.Template.Spec = &clusterSpec{}
+				return s.Template.Spec.decodeMembers(value)
+			})
+		}
+		return nil
+	})
+}
+
+func (g *ingressSpec) decodeMembers(data []byte) error {
+	return eachMember(data, func(key, value []byte) error {
+		switch string(key) {
+		case "annotations":
+			return decodeStringMap(value, &g.Annotations)
+		case "className":
+			return decodeString(value, &g.ClassName)
+		case "apiHost":
+			return decodeString(value, &g.APIHost)
+		case "konnectivityHost":
+			return decodeString(value, &g.KonnectivityHost)
+		case "port":
+			return decodeNumber(value, &g.Port)
+		}
+		return nil
+	})
+}
+
+// admitIngress applies the resolved rule to spec.ingress and adds the checks
+// that do not depend on it.
+func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *objectMeta, spec *clusterSpec, at ingressAt) Result {
+	ingress := spec.Ingress
+	res := policy.ResolveClass(ingress.ClassName, classes)
+	a := ingressAdmission{
+		Result:          Result{Target: TargetControlPlane},
+		policy:          policy,
+		res:             res,
+		ingress:         ingress,
+		annotationsPath: at.pointer + "/annotations",
+		annotationsName: at.field + ".annotations",
+	}
+	if res.Rule != nil {
+		a.Rule = res.RuleName
+	}
+	silent := res.Rule == nil && policy.OnUnknownClass() == rules.UnknownIgnore
+	if !silent {
+		for _, note := range res.Notes {
+			a.warn("%s", note)
+		}
+	}
+
+	switch {
+	case res.Rule == nil:
+		a.noRule()
+	case res.Rule.Unsupported != "":
+		a.unsupported()
+	default:
+		a.applyRule()
+	}
+	if res.Rule != nil && res.Rule.Warning != "" {
+		a.warn("%s (rule %s for ingress class %q)", res.Rule.Warning, res.RuleName, res.Class)
+	}
+	a.checkIngress(spec, at)
+
+	if len(a.Patch) > 0 {
+		a.Patch = append(a.Patch, recordOps(meta, res.RuleName)...)
+	}
+	a.audit()
+	return a.Result
+}
+
+// ingressAdmission collects the outcome of one control plane admission.
+type ingressAdmission struct {
+	Result
+	policy          *rules.Policy
+	res             rules.Resolution
+	ingress         *ingressSpec
+	annotationsPath string // JSON pointer of spec.ingress.annotations
+	annotationsName string // field path of spec.ingress.annotations, for messages
+	changes         []string
+	outcome         string
+}
+
+func (a *ingressAdmission) warn(format string, args ...any) {
+	a.Warnings = append(a.Warnings, "hcp-ingress: "+fmt.Sprintf(format, args...))
+}
+
+// context says which rule applies and why, for the end of every message:
+// the class-name ambiguity is the reason this webhook exists, so every
+// message names the controller it decided on.
+func (a *ingressAdmission) context() string {
+	r := a.res
+	project := ""
+	if r.Rule != nil && r.Rule.Project != "" {
+		project = ", " + r.Rule.Project
+	}
+	switch r.Source {
+	case rules.FromIngressClass:
+		return fmt.Sprintf("ingress class %q is served by controller %q%s", r.Class, r.Controller, project)
+	case rules.FromGuess:
+		return fmt.Sprintf("ingress class %q is guessed to be served by controller %q%s", r.Class, r.Controller, project)
+	case rules.FromPolicyClass:
+		return fmt.Sprintf("ingress class %q has its own rule in the policy, %s%s", r.Class, r.RuleName, project)
+	}
+	return fmt.Sprintf("ingress class %q", r.Class)
+}
+
+// applyRule adds the rule's annotations and deals with conflicting and
+// foreign ones.
+func (a *ingressAdmission) applyRule() {
+	current := a.ingress.Annotations
+	rule := a.res.Rule
+	set := make(map[string]string, len(rule.Annotations))
+	var added, replaced, kept []string
+	for _, key := range slices.Sorted(maps.Keys(rule.Annotations)) {
+		want := rule.Annotations[key]
+		have, present := current[key]
+		switch {
+		case !present:
+			set[key] = want
+			added = append(added, fmt.Sprintf("%s: %q", key, want))
+			a.changes = append(a.changes, "added "+key)
+		case have == want:
+		case a.policy.OnConflict() == rules.ConflictOverride:
+			set[key] = want
+			replaced = append(replaced, fmt.Sprintf("%s: %q with %q", key, have, want))
+			a.changes = append(a.changes, "replaced "+key)
+		default:
+			kept = append(kept, fmt.Sprintf("%s: %q (the rule sets %q)", key, have, want))
+		}
+	}
+	a.Patch = append(a.Patch, setMapEntries(a.annotationsPath, current, set)...)
+	if len(added) > 0 {
+		a.warn("added %s to %s (%s)", strings.Join(added, ", "), a.annotationsName, a.context())
+	}
+	if len(replaced) > 0 {
+		a.warn("replaced %s in %s (onConflict: Override; %s)", strings.Join(replaced, ", "), a.annotationsName, a.context())
+	}
+	if len(kept) > 0 {
+		a.warn("kept %s in %s, so SSL passthrough may not be on (onConflict: Keep; %s)", strings.Join(kept, ", "), a.annotationsName, a.context())
+	}
+	a.foreign()
+
+	switch {
+	case len(a.Patch) > 0:
+		a.outcome = "mutated"
+	case len(kept) > 0:
+		a.outcome = "kept"
+	default:
+		a.outcome = "unchanged"
+	}
+}
+
+// foreign reports, and with removeForeignAnnotations removes, passthrough
+// annotations of another controller than the resolved one.
+func (a *ingressAdmission) foreign() {
+	remove := a.policy.RemoveForeignAnnotations()
+	for _, f := range a.policy.ForeignAnnotations(a.res, a.ingress.Annotations) {
+		owner := fmt.Sprintf("the policy rule %s", f.RuleName)
+		if f.Controller != "" {
+			owner = fmt.Sprintf("controller %q", f.Controller)
+		}
+		if f.Project != "" {
+			owner += " (" + f.Project + ")"
+		}
+		if remove {
+			a.Patch = append(a.Patch, jsonpatch.NewOperation("remove", a.annotationsPath+"/"+pointerEscape(f.Key), nil))
+			a.changes = append(a.changes, "removed "+f.Key)
+			a.warn("removed %s from %s: it is an annotation of %s, but %s (removeForeignAnnotations: true)",
+				f.Key, a.annotationsName, owner, a.context())
+			continue
+		}
+		a.warn("%s has %s, an annotation of %s, but %s: it has no effect there (removeForeignAnnotations: true in the policy removes it)",
+			a.annotationsName, f.Key, owner, a.context())
+	}
+}
+
+// unsupported reports a controller that cannot pass TLS through with
+// annotations: a warning, or a denial with onUnknownClass: Deny.
+func (a *ingressAdmission) unsupported() {
+	text := a.res.Rule.Unsupported
+	if a.policy.OnUnknownClass() == rules.UnknownDeny {
+		a.Denied = fmt.Sprintf("hcp-ingress: %s cannot be set up for SSL passthrough with Ingress annotations, and the policy sets onUnknownClass: Deny: %s",
+			a.subject(), text)
+		a.outcome = "denied"
+		return
+	}
+	a.foreign()
+	a.warn("%s cannot turn on SSL passthrough (%s): %s", a.annotationsName, a.context(), text)
+	a.outcome = "unsupported"
+	if len(a.Patch) > 0 {
+		a.outcome = "mutated"
+	}
+}
+
+// subject names the class and controller in a denial.
+func (a *ingressAdmission) subject() string {
+	s := fmt.Sprintf("ingress class %q", a.res.Class)
+	if a.res.Controller != "" {
+		s += fmt.Sprintf(" (controller %q", a.res.Controller)
+		if a.res.Rule != nil && a.res.Rule.Project != "" {
+			s += ", " + a.res.Rule.Project
+		}
+		s += ")"
+	}
+	return s
+}
+
+// noRule acts on a class that resolved to no rule, as onUnknownClass says.
+func (a *ingressAdmission) noRule() {
+	switch a.policy.OnUnknownClass() {
+	case rules.UnknownIgnore:
+		a.outcome = "ignored"
+	case rules.UnknownDeny:
+		a.outcome = "denied"
+		if a.res.Class == "" {
+			a.Denied = "hcp-ingress: spec.ingress.className is empty and there is no default IngressClass or policy defaultIngressClass " +
+				"to resolve it, and the policy sets onUnknownClass: Deny. Set spec.ingress.className, or add to policy.yaml in the webhook's policy ConfigMap:\n" +
+				"defaultIngressClass: <your ingress class>\n"
+			return
+		}
+		a.Denied = fmt.Sprintf("hcp-ingress: %s has no SSL passthrough rule, and the policy sets onUnknownClass: Deny. "+
+			"Add a rule to policy.yaml in the webhook's policy ConfigMap, for example:\n%s",
+			a.subject(), rules.SuggestedRule(a.res.Class, a.res.Controller))
+	default:
+		a.outcome = "no rule"
+		if a.res.Class == "" {
+			a.warn("%s left unchanged: spec.ingress.className is empty and there is no default IngressClass or policy defaultIngressClass to resolve it",
+				a.annotationsName)
+			return
+		}
+		a.warn("%s left unchanged: no SSL passthrough rule for %s; add one under ingressClasses or controllers in the webhook's policy",
+			a.annotationsName, a.subject())
+	}
+}
+
+// checkIngress warns about what would keep the Ingress from working, or makes
+// it pointless. None of it blocks: k0smotron decides what it accepts.
+func (a *ingressAdmission) checkIngress(spec *clusterSpec, at ingressAt) {
+	specField := strings.TrimSuffix(at.field, ".ingress")
+	if v := spec.Version; v != "" {
+		parsed, err := version.ParseGeneric(v)
+		switch {
+		case err != nil:
+			a.warn("%s.version %q could not be checked against %s, the first k0s version that supports %s: it is not a version number",
+				specField, v, MinIngressK0sVersion, at.field)
+		case parsed.LessThan(minIngressVersion):
+			a.warn("%s.version %q is older than %s, the first k0s version that supports %s: k0smotron will not expose this control plane through an Ingress",
+				specField, v, MinIngressK0sVersion, at.field)
+		}
+	}
+
+	ing := spec.Ingress
+	a.checkHost(at.field+".apiHost", ing.APIHost)
+	a.checkHost(at.field+".konnectivityHost", ing.KonnectivityHost)
+	if ing.APIHost != "" && ing.APIHost == ing.KonnectivityHost {
+		a.warn("%s.apiHost and %s.konnectivityHost are both %q: the Ingress routes by host name, so API and konnectivity traffic need different hosts",
+			at.field, at.field, ing.APIHost)
+	}
+	if p := ing.Port; p != nil && *p != 0 && (*p != math.Trunc(*p) || *p < 1 || *p > 65535) {
+		a.warn("%s.port %s is not a port number (1-65535)", at.field, strconv.FormatFloat(*p, 'g', -1, 64))
+	}
+	if spec.Service.Type == "LoadBalancer" {
+		a.warn("%s.service.type is LoadBalancer although %s is set: the load balancer is not needed when the Ingress exposes the control plane (ClusterIP is enough)",
+			specField, at.field)
+	}
+}
+
+// checkHost warns about a host the Ingress cannot route by. An IP address is
+// not accepted: an Ingress rule's host must be a DNS name, and TLS
+// passthrough routes by the SNI name, which an IP address does not send.
+func (a *ingressAdmission) checkHost(name, host string) {
+	switch {
+	case host == "":
+		a.warn("%s is empty: k0smotron needs a host name for the Ingress rule", name)
+	case isIP(host):
+		a.warn("%s %q is an IP address: an Ingress rule needs a DNS host name, and passthrough routes by the TLS server name (SNI)", name, host)
+	default:
+		if len(validation.IsDNS1123Subdomain(host)) > 0 {
+			a.warn("%s %q is not a valid DNS host name: an Ingress host is a lowercase RFC 1123 name such as api.example.com", name, host)
+		}
+	}
+}
+
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
+}
+
+// audit fills the audit annotations: which rule, why, and what changed.
+func (a *ingressAdmission) audit() {
+	r := a.res
+	a.AuditAnnotations = map[string]string{"resolution": string(r.Source), "outcome": a.outcome}
+	if r.Class != "" {
+		a.AuditAnnotations["class"] = r.Class
+	}
+	if r.Controller != "" {
+		a.AuditAnnotations["controller"] = r.Controller
+	}
+	if r.RuleName != "" {
+		a.AuditAnnotations["rule"] = r.RuleName
+		if src := a.policy.RuleSource(r.RuleName); src != "" {
+			a.AuditAnnotations["rule-source"] = src
+		}
+	}
+	if len(a.changes) > 0 {
+		a.AuditAnnotations["changes"] = strings.Join(a.changes, "; ")
+	}
+}
+
+// objectDecodeError names the field of an object that could not be read.
+func objectDecodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		name := typeErr.Field
+		if name == "" {
+			return fmt.Errorf("the object: expected %s, got %s", describeGoType(typeErr.Type), typeErr.Value)
+		}
+		// The decoder names a map, not the entry in it, when a value of the
+		// map has the wrong type.
+		if t := fieldType(reflect.TypeFor[controlPlaneObject](), name); t != nil && t.Kind() == reflect.Map && t != typeErr.Type {
+			return fmt.Errorf("%s: expected %s, got a map with a %s value", name, describeGoType(t), typeErr.Value)
+		}
+		return fmt.Errorf("%s: expected %s, got %s", name, describeGoType(typeErr.Type), typeErr.Value)
+	}
+	if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
+		return fmt.Errorf("the object is not valid JSON: %w (at byte %d)", err, offset)
+	}
+	return fmt.Errorf("decoding the object: %w", err)
+}
+
+// fieldType follows a dotted JSON field path through struct types, and
+// returns the type found there, or nil.
+func fieldType(t reflect.Type, path string) reflect.Type {
+	for name := range strings.SplitSeq(path, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		var next reflect.Type
+		for i := range t.NumField() {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+				next = t.Field(i).Type
+				break
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		t = next
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// describeGoType names a Go type as the JSON value that decodes into it.
+func describeGoType(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			return "a map of strings"
+		}
+		return "an object"
+	case reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a number"
+}

@@ -95,12 +95,15 @@ type APIServer struct {
 	Port int32  `json:"port,omitempty"`
 }
 
-// CCMMatchers are regular expressions. Binaries and Images are strong signals;
-// Names (container names) and Labels (pod label values of component, k8s-app,
-// app, app.kubernetes.io/name) are medium signals, which need the
+// CCMMatchers are regular expressions. Binaries (base names of the words of
+// command and args), Flags (flags of command and args, written --name=value)
+// and Images (without tag and digest) are strong signals; Names (container
+// names) and Labels (pod label values of component, k8s-app, app,
+// app.kubernetes.io/name) are medium signals, which need the
 // node.cloudprovider.kubernetes.io/uninitialized toleration as well.
 type CCMMatchers struct {
 	Binaries []string `json:"binaries,omitempty"`
+	Flags    []string `json:"flags,omitempty"`
 	Images   []string `json:"images,omitempty"`
 	Names    []string `json:"names,omitempty"`
 	Labels   []string `json:"labels,omitempty"`

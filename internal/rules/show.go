@@ -23,7 +23,7 @@ func ShowEffective(p *Policy, source string) ([]byte, error) {
 	blockStyle(&doc)
 	if len(doc.Content) == 1 && doc.Content[0].Kind == yamlv3.MappingNode {
 		root := doc.Content[0]
-		root.HeadComment = fmt.Sprintf("Effective policy from %s, merged over the embedded defaults.", source)
+		root.HeadComment = fmt.Sprintf("Effective policy (source: %s; embedded defaults merged in).", source)
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			section := root.Content[i].Value
 			if section != "ingressClasses" && section != "controllers" && section != "classGuesses" {

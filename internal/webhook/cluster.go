@@ -50,7 +50,9 @@ func (c *IngressClassCache) View() rules.IngressClasses {
 	return ingressClassView{c.lister}
 }
 
-type ingressClassView struct{ lister networkinglisters.IngressClassLister }
+type ingressClassView struct {
+	lister networkinglisters.IngressClassLister
+}
 
 func (v ingressClassView) IngressClass(name string) (rules.IngressClass, bool) {
 	ic, err := v.lister.Get(name)

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// runCLI runs the command line in-process and returns stdout, stderr and the
+// exit status.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return stdout.String(), stderr.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/webhook -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (go test ./cmd/webhook -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+const examples = "../../examples/"
+
+func TestMutateGolden(t *testing.T) {
+	cases := map[string][]string{
+		"haproxy-community":    {"-f", examples + "controlplanes/haproxy.yaml", "-f", examples + "ingressclasses/haproxy-community.yaml"},
+		"haproxy-technologies": {"-f", examples + "controlplanes/haproxy.yaml", "-f", examples + "ingressclasses/haproxy-technologies.yaml"},
+		"haproxy-guessed":      {"-f", examples + "controlplanes/haproxy.yaml"},
+		"default-class":        {"-f", examples + "controlplanes/default-class.yaml", "-f", examples + "ingressclasses/default-cilium.yaml"},
+		"traefik-unsupported":  {"-f", examples + "controlplanes/traefik.yaml", "-f", examples + "ingressclasses/traefik.yaml"},
+		"foreign-annotation":   {"-f", examples + "controlplanes/conflicting-annotation.yaml", "-f", examples + "ingressclasses/haproxy-community.yaml"},
+		"template":             {"-f", examples + "controlplanes/template.yaml"},
+		"openstack-ccm":        {"-f", examples + "workloads/openstack-ccm-daemonset.yaml", "--api-server", "api.haproxy.example.com:443"},
+		"ccm-from-input":       {"-f", examples + "controlplanes/haproxy.yaml", "-f", examples + "workloads/hcloud-ccm-deployment.yaml"},
+		"negatives": {"-f", examples + "workloads/cluster-autoscaler.yaml", "-f", examples + "workloads/csi-controller.yaml",
+			"--api-server", "api.example.com"},
+		"tuned-policy": {"--policy", examples + "policy.yaml", "-f", examples + "controlplanes/nginx.yaml", "-f", examples + "workloads/openstack-ccm-daemonset.yaml"},
+	}
+	for name, args := range cases {
+		for _, format := range []string{"yaml", "json", "patch", "diff"} {
+			t.Run(name+"/"+format, func(t *testing.T) {
+				stdout, stderr, code := runCLI(t, append([]string{"mutate", "-o", format}, args...)...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, stderr)
+				}
+				golden(t, name+"."+format, stdout)
+				golden(t, name+".warnings", stderr)
+			})
+		}
+	}
+}
+
+func TestMutateReadsStandardInput(t *testing.T) {
+	f, err := os.Open(examples + "controlplanes/haproxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	t.Cleanup(func() { os.Stdin = old })
+	stdout, stderr, code := runCLI(t, "mutate", "-f", "-", "-o", "patch")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"file": "-"`) || !strings.Contains(stdout, `"haproxy.org/ssl-passthrough": "true"`) {
+		t.Errorf("unexpected output:\n%s", stdout)
+	}
+}
+
+func TestBadInputExitsOneWithWhere(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]struct {
+		args []string
+		want []string // substrings of stderr
+	}{
+		"malformed YAML names file and document": {
+			args: []string{"mutate", "-f", write("bad.yaml", "apiVersion: v1\nkind: ConfigMap\n---\nkey: [unclosed\n")},
+			want: []string{"bad.yaml: document 2"},
+		},
+		"ingress that is a string names the field": {
+			args: []string{"mutate", "-f", write("cp.yaml", "apiVersion: controlplane.cluster.x-k8s.io/v1beta1\nkind: K0smotronControlPlane\nmetadata: {name: x}\nspec:\n  ingress: nope\n")},
+			want: []string{"cp.yaml: document 1 (K0smotronControlPlane x)", "spec.ingress"},
+		},
+		"document without kind": {
+			args: []string{"mutate", "-f", write("nokind.yaml", "apiVersion: v1\nmetadata: {name: x}\n")},
+			want: []string{"nokind.yaml: document 1", "apiVersion and kind are required"},
+		},
+		"missing file": {
+			args: []string{"mutate", "-f", filepath.Join(dir, "absent.yaml")},
+			want: []string{"absent.yaml"},
+		},
+		"unknown output format": {
+			args: []string{"mutate", "-f", examples + "controlplanes/haproxy.yaml", "-o", "xml"},
+			want: []string{"-o xml"},
+		},
+		"bad --api-server port": {
+			args: []string{"mutate", "-f", examples + "controlplanes/haproxy.yaml", "--api-server", "api.example.com:99999"},
+			want: []string{"--api-server"},
+		},
+		"invalid policy lists every error with its field path": {
+			args: []string{"policy", "validate", "-f", write("policy.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClass: Sometimes\nonConflict: Maybe\ningressClasses:\n  nginx:\n    annotations:\n      \"nginx.ingress.kubernetes.io/ssl passthrough\": \"true\"\n")},
+			want: []string{"policy.yaml: onUnknownClass", "policy.yaml: onConflict", "policy.yaml: ingressClasses.nginx.annotations"},
+		},
+		"unknown policy field": {
+			args: []string{"policy", "validate", "-f", write("unknown.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClas: Warn\n")},
+			want: []string{"unknown.yaml", "onUnknownClas"},
+		},
+		"unknown command": {
+			args: []string{"frobnicate"},
+			want: []string{`unknown command "frobnicate"`},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, tc.args...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr:\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestPolicyValidateAcceptsTheExample(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "policy", "validate", "-f", examples+"policy.yaml")
+	if code != 0 || !strings.Contains(stdout, "valid") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
+func TestPolicyShowNamesSources(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "policy", "show", "--policy", examples+"policy.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"source: built-in", "source: " + examples + "policy.yaml", "haproxy-ingress.github.io/controller", "ingress.example.com/edge"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("policy show output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestChildConfig(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "child-config", "tenants/prod", "--url", "https://hcp-ingress-webhook.hcp-ingress-system.svc:443", "--ca-file", ca)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	golden(t, "child-config.yaml", stdout)
+}
+
+func TestVersion(t *testing.T) {
+	stdout, _, code := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "hcp-ingress-webhook ") {
+		t.Fatalf("exit %d: %q", code, stdout)
+	}
+}

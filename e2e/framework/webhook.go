@@ -1,0 +1,251 @@
+package framework
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
+)
+
+// WebhookOptions configure one `hcp-ingress-webhook serve` process.
+type WebhookOptions struct {
+	// Dir receives the serving certificate (Dir/certs) and the log
+	// (Dir/webhook.log).
+	Dir string
+	// Kubeconfig is the cluster the webhook reads IngressClasses, control
+	// planes and (with PolicyConfigMap) its policy from; empty for none.
+	Kubeconfig string
+	// PolicyFile and PolicyConfigMap (NAMESPACE/NAME) are --policy-file and
+	// --policy-configmap; at most one.
+	PolicyFile      string
+	PolicyConfigMap string
+	// Log, if set, also receives the webhook's log lines.
+	Log io.Writer
+}
+
+// Webhook is a running `hcp-ingress-webhook serve` on 127.0.0.1.
+type Webhook struct {
+	// URL is https://127.0.0.1:<port>; the webhook paths go after it.
+	URL string
+	// CABundle is the PEM CA that signed the serving certificate (for IP SAN
+	// 127.0.0.1): the caBundle of webhook configurations, --ca-file of
+	// child-config.
+	CABundle []byte
+	// CAFile holds CABundle.
+	CAFile string
+	// ProbeURL is http://127.0.0.1:<port> of /healthz and /readyz.
+	ProbeURL string
+	// MetricsURL is http://127.0.0.1:<port> of /metrics.
+	MetricsURL string
+	LogFile    string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // process exit, valid after done is closed
+	once sync.Once
+}
+
+// StartWebhook starts bin/hcp-ingress-webhook serve with a fresh serving
+// certificate on free ports and waits until /readyz answers 200.
+func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook, error) {
+	if err := paths.CheckWebhook(); err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(o.Dir, "certs")
+	ca, err := certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	w := &Webhook{
+		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
+		CABundle:   ca.CertPEM,
+		CAFile:     filepath.Join(certDir, certs.CAFile),
+		ProbeURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]),
+		LogFile:    filepath.Join(o.Dir, "webhook.log"),
+		done:       make(chan struct{}),
+	}
+	args := []string{"serve",
+		"--bind-address", "127.0.0.1",
+		"--port", strconv.Itoa(ports[0]),
+		"--cert-dir", certDir,
+		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
+	}
+	if o.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", o.Kubeconfig)
+	}
+	if o.PolicyFile != "" {
+		args = append(args, "--policy-file", o.PolicyFile)
+	}
+	if o.PolicyConfigMap != "" {
+		args = append(args, "--policy-configmap", o.PolicyConfigMap)
+	}
+	logFile, err := os.Create(w.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	var out io.Writer = logFile
+	if o.Log != nil {
+		out = io.MultiWriter(logFile, o.Log)
+	}
+	w.cmd = exec.Command(paths.Webhook, args...)
+	w.cmd.Stdout, w.cmd.Stderr = out, out
+	// Its own process group: a Ctrl-C in `make dev` reaches the demo, which
+	// then stops the webhook in order, after the API servers stop calling it.
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	w.cmd.Env = append(kubectlEnv(), "POD_NAMESPACE=hcp-ingress-system")
+	if err := w.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", paths.Webhook, err)
+	}
+	go func() {
+		w.err = w.cmd.Wait()
+		_ = logFile.Close()
+		close(w.done)
+	}()
+	if err := w.waitReady(ctx, time.Minute); err != nil {
+		_ = w.Stop()
+		return nil, fmt.Errorf("%w\n%s log (last lines):\n%s", err, paths.Webhook, w.LogTail(30))
+	}
+	return w, nil
+}
+
+// waitReady polls /readyz, and checks that the HTTPS port answers with the
+// certificate we made, until both work or the process exits.
+func (w *Webhook) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		select {
+		case <-w.done:
+			return fmt.Errorf("webhook exited before it was ready: %v", w.err)
+		case <-ctx.Done():
+			return fmt.Errorf("webhook not ready after %v: %v", timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+		resp, err := client.Get(w.ProbeURL + "/readyz")
+		if err != nil {
+			last = err
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			last = fmt.Errorf("/readyz: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+			continue
+		}
+		if err := w.checkTLS(); err != nil {
+			last = err
+			continue
+		}
+		return nil
+	}
+}
+
+// checkTLS dials the webhook port the way the API server will: verifying the
+// serving certificate against CABundle for 127.0.0.1.
+func (w *Webhook) checkTLS() error {
+	pool, err := certPool(w.CABundle)
+	if err != nil {
+		return err
+	}
+	host := strings.TrimPrefix(w.URL, "https://")
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", host, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		return fmt.Errorf("TLS to %s: %w", host, err)
+	}
+	return conn.Close()
+}
+
+// Stop sends SIGTERM, waits for a graceful shutdown, then kills.
+func (w *Webhook) Stop() error {
+	if w == nil || w.cmd == nil || w.cmd.Process == nil {
+		return nil
+	}
+	w.once.Do(func() {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-w.done:
+		case <-time.After(15 * time.Second):
+			_ = w.cmd.Process.Kill()
+			<-w.done
+		}
+	})
+	var exit *exec.ExitError
+	if w.err != nil && !errors.As(w.err, &exit) {
+		return w.err
+	}
+	return nil
+}
+
+// Exited reports whether the process has ended (a crash during the tests).
+func (w *Webhook) Exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// LogTail returns the last n lines of the webhook's log.
+func (w *Webhook) LogTail(n int) string {
+	data, err := os.ReadFile(w.LogFile)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
+// released before the webhook binds them; nothing else here races for them.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// PID is the webhook's process id (to tell a reload from a restart).
+func (w *Webhook) PID() int {
+	if w == nil || w.cmd == nil || w.cmd.Process == nil {
+		return 0
+	}
+	return w.cmd.Process.Pid
+}
