@@ -154,14 +154,6 @@ func TestControlPlanePassthrough(t *testing.T) {
 					ingressAnnotations(after), after.GetAnnotations()[mutatedAnnotation])
 			}
 		})
-
-		t.Run("a metadata-only update does not reach the webhook", func(t *testing.T) {
-			calls := requests(t, pathControlPlane)
-			mustKubectl(t, env.Management, "", "label", "k0smotroncontrolplanes", "applied", "-n", ns, "example.com/touched=yes")
-			if got := requests(t, pathControlPlane); got != calls {
-				t.Errorf("a label change was sent to the webhook (%v -> %v requests)", calls, got)
-			}
-		})
 	})
 
 	t.Run("apply --dry-run=server -o yaml shows the mutation and the warnings, and stores nothing", func(t *testing.T) {
@@ -264,30 +256,67 @@ func TestControlPlanePassthrough(t *testing.T) {
 		}
 		requireWarning(t, res, `IngressRouteTCP`)
 	})
+}
 
-	t.Run("left alone", func(t *testing.T) {
-		skippedNS := newNamespace(t, env.Management, "e2e-skipped", map[string]string{skipLabel: "true"})
-		labelled := k0smotronCP(ns, "skip-label", "e2e-hatech")
-		labelled.SetLabels(map[string]string{skipLabel: "true"})
-		cases := map[string]*unstructured.Unstructured{
-			"a control plane without ingress":                    controlPlane("controlplane.cluster.x-k8s.io/v1beta2", "K0smotronControlPlane", ns, "no-ingress", nil),
-			"a control plane with the skip label":                labelled,
-			"a control plane in a namespace with the skip label": k0smotronCP(skippedNS, "in-skipped-ns", "e2e-hatech"),
+// What reaches the webhook is decided by the API server, from the webhook
+// configuration of manifests/overlays/management: its rules, namespaceSelector
+// and matchConditions. Whatever the webhook answers, objects it would leave
+// alone must never be sent (with failurePolicy Fail, every call is a
+// dependency on its uptime).
+func TestControlPlaneWebhookScope(t *testing.T) {
+	requireWebhook(t)
+	ns := newNamespace(t, env.Management, "e2e-scope", nil)
+	skippedNS := newNamespace(t, env.Management, "e2e-skipped", map[string]string{skipLabel: "true"})
+	labelled := k0smotronCP(ns, "skip-label", "e2e-scope")
+	labelled.SetLabels(map[string]string{skipLabel: "true"})
+	withoutIngress := template("controlplane.cluster.x-k8s.io/v1beta2", ns, "tpl-no-ingress", "")
+	unstructured.RemoveNestedField(withoutIngress.Object, "spec", "template", "spec", "ingress")
+
+	cases := map[string]struct {
+		obj  *unstructured.Unstructured
+		sent bool
+	}{
+		"K0smotronControlPlane v1beta1 with ingress":         {controlPlane("controlplane.cluster.x-k8s.io/v1beta1", "K0smotronControlPlane", ns, "kcp1", ingressBlock("kcp1", "e2e-scope")), true},
+		"K0smotronControlPlane v1beta2 with ingress":         {k0smotronCP(ns, "kcp2", "e2e-scope"), true},
+		"k0smotron Cluster v1beta1 with ingress":             {controlPlane("k0smotron.io/v1beta1", "Cluster", ns, "kmc1", ingressBlock("kmc1", "e2e-scope")), true},
+		"k0smotron Cluster v1beta2 with ingress":             {controlPlane("k0smotron.io/v1beta2", "Cluster", ns, "kmc2", ingressBlock("kmc2", "e2e-scope")), true},
+		"a template with spec.template.spec.ingress":         {template("controlplane.cluster.x-k8s.io/v1beta1", ns, "tpl", "e2e-scope"), true},
+		"a template without ingress":                         {withoutIngress, false},
+		"a control plane without ingress":                    {controlPlane("controlplane.cluster.x-k8s.io/v1beta2", "K0smotronControlPlane", ns, "no-ingress", nil), false},
+		"a control plane with the skip label":                {labelled, false},
+		"a control plane in a namespace with the skip label": {k0smotronCP(skippedNS, "in-skipped-ns", "e2e-scope"), false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			calls := requests(t, pathControlPlane)
+			got, res := dryRun(t, env.Management, tc.obj)
+			if sent := requests(t, pathControlPlane) > calls; sent != tc.sent {
+				t.Errorf("sent to the webhook: %v, want %v", sent, tc.sent)
+			}
+			if tc.sent {
+				return
+			}
+			if len(ingressAnnotations(got)) != 0 || got.GetAnnotations()[mutatedAnnotation] != "" {
+				t.Errorf("object changed:\n%s", yamlOf(got))
+			}
+			if w := webhookWarnings(res); len(w) != 0 {
+				t.Errorf("warnings for an object left alone: %v", w)
+			}
+		})
+	}
+
+	t.Run("updates reach the webhook only when spec changes", func(t *testing.T) {
+		cp := k0smotronCP(ns, "updated", "e2e-scope")
+		mustKubectl(t, env.Management, toYAML(t, cp), "apply", "-f", "-")
+		calls := requests(t, pathControlPlane)
+		mustKubectl(t, env.Management, "", "label", "k0smotroncontrolplanes", "updated", "-n", ns, "example.com/touched=yes")
+		mustKubectl(t, env.Management, "", "annotate", "k0smotroncontrolplanes", "updated", "-n", ns, "example.com/note=hi")
+		if got := requests(t, pathControlPlane); got != calls {
+			t.Errorf("metadata-only updates were sent to the webhook (%v -> %v requests)", calls, got)
 		}
-		for name, obj := range cases {
-			t.Run(name, func(t *testing.T) {
-				calls := requests(t, pathControlPlane)
-				got, res := dryRun(t, env.Management, obj)
-				if n := requests(t, pathControlPlane); n != calls {
-					t.Errorf("the API server called the webhook (%v -> %v): the webhook configuration should keep this object away", calls, n)
-				}
-				if len(ingressAnnotations(got)) != 0 || got.GetAnnotations()[mutatedAnnotation] != "" {
-					t.Errorf("object changed:\n%s", yamlOf(got))
-				}
-				if w := webhookWarnings(res); len(w) != 0 {
-					t.Errorf("warnings for an object left alone: %v", w)
-				}
-			})
+		mustKubectl(t, env.Management, "", "patch", "k0smotroncontrolplanes", "updated", "-n", ns, "--type=merge", "-p", `{"spec":{"replicas":2}}`)
+		if got := requests(t, pathControlPlane); got <= calls {
+			t.Errorf("a spec update was not sent to the webhook")
 		}
 	})
 }

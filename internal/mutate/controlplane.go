@@ -128,127 +128,123 @@ func ControlPlane(in Input) (Result, error) {
 	return admitIngress(policy, in.Classes, obj.Metadata, spec, at), nil
 }
 
-// decodeControlPlane reads what the engine needs of a control plane object.
-// Field names are matched case-sensitively, as the API server matches them:
-// encoding/json would take a "Spec" key for spec, and the patch would then
-// point at a path that does not exist. Of duplicate keys the last one wins,
-// as in the API server and in JSON patch.
+// decodeControlPlane reads what the engine needs of a control plane object,
+// in one pass over it (see jsonCursor). Field names are matched
+// case-sensitively, as the API server matches them: encoding/json would take
+// a "Spec" key for spec, and the patch would then point at a path that does
+// not exist. Of duplicate keys the last one wins, as in the API server and in
+// JSON patch.
 func decodeControlPlane(data []byte) (*controlPlaneObject, error) {
-	if json.Valid(data) {
-		obj := &controlPlaneObject{}
-		if err := obj.decodeMembers(data); err == nil {
-			return obj, nil
-		}
-	}
-	// Bad input, or a shape the member scan does not expect: the full
-	// decoder says precisely what is wrong.
 	obj := &controlPlaneObject{}
+	if err := readObjectDocument(data, obj.member); err == nil {
+		return obj, nil
+	}
+	// Bad input, or a value of the wrong type: the full decoder says
+	// precisely what is wrong.
+	obj = &controlPlaneObject{}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
 		return nil, objectDecodeError(err)
 	}
 	return obj, nil
 }
 
-func (o *controlPlaneObject) decodeMembers(data []byte) error {
-	return eachMember(data, func(key, value []byte) error {
-		switch string(key) {
-		case "apiVersion":
-			return decodeString(value, &o.APIVersion)
-		case "kind":
-			return decodeString(value, &o.Kind)
-		case "metadata":
-			o.Metadata = nil
-			if isNull(value) {
-				return nil
-			}
-			// Only the members objectMeta has: managedFields can be large.
-			o.Metadata = &objectMeta{}
-			return eachMember(value, func(key, value []byte) error {
-				switch string(key) {
-				case "name":
-					return decodeString(value, &o.Metadata.Name)
-				case "namespace":
-					return decodeString(value, &o.Metadata.Namespace)
-				case "labels":
-					return decodeStringMap(value, &o.Metadata.Labels)
-				case "annotations":
-					return decodeStringMap(value, &o.Metadata.Annotations)
-				}
-				return nil
-			})
-		case "spec":
-			o.Spec = nil
-			if isNull(value) {
-				return nil
-			}
-			o.Spec = &clusterSpec{}
-			return o.Spec.decodeMembers(value)
+func (o *controlPlaneObject) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "apiVersion":
+		return c.stringValue(&o.APIVersion)
+	case "kind":
+		return c.stringValue(&o.Kind)
+	case "metadata":
+		o.Metadata = nil
+		if c.null() {
+			return nil
 		}
-		return nil
-	})
+		o.Metadata = &objectMeta{}
+		return c.object(o.Metadata.member)
+	case "spec":
+		o.Spec = nil
+		if c.null() {
+			return nil
+		}
+		o.Spec = &clusterSpec{}
+		return c.object(o.Spec.member)
+	}
+	return nil
 }
 
-func (s *clusterSpec) decodeMembers(data []byte) error {
-	return eachMember(data, func(key, value []byte) error {
-		switch string(key) {
-		case "version":
-			return decodeString(value, &s.Version)
-		case "ingress":
-			s.Ingress = nil
-			if isNull(value) {
-				return nil
-			}
-			s.Ingress = &ingressSpec{}
-			return s.Ingress.decodeMembers(value)
-		case "service":
-			s.Service.Type = ""
-			if isNull(value) {
-				return nil
-			}
-			return eachMember(value, func(key, value []byte) error {
-				if string(key) != "type" {
-					return nil
-				}
-				return decodeString(value, &s.Service.Type)
-			})
-		case "template":
-			s.Template = nil
-			if isNull(value) {
-				return nil
-			}
-			s.Template = &clusterTemplate{}
-			return eachMember(value, func(key, value []byte) error {
-				if string(key) != "spec" {
-					return nil
-				}
-				s.Template.Spec = nil
-				if isNull(value) {
-					return nil
-				}
-				s.Template.Spec = &clusterSpec{}
-				return s.Template.Spec.decodeMembers(value)
-			})
-		}
-		return nil
-	})
+// member reads what objectMeta holds; managedFields, often the largest part
+// of metadata, is skipped.
+func (m *objectMeta) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "name":
+		return c.stringValue(&m.Name)
+	case "namespace":
+		return c.stringValue(&m.Namespace)
+	case "labels":
+		return c.stringMap(&m.Labels)
+	case "annotations":
+		return c.stringMap(&m.Annotations)
+	}
+	return nil
 }
 
-func (g *ingressSpec) decodeMembers(data []byte) error {
-	return eachMember(data, func(key, value []byte) error {
-		switch string(key) {
-		case "annotations":
-			return decodeStringMap(value, &g.Annotations)
-		case "className":
-			return decodeString(value, &g.ClassName)
-		case "apiHost":
-			return decodeString(value, &g.APIHost)
-		case "konnectivityHost":
-			return decodeString(value, &g.KonnectivityHost)
-		case "port":
-			return decodeNumber(value, &g.Port)
+func (s *clusterSpec) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "version":
+		return c.stringValue(&s.Version)
+	case "ingress":
+		s.Ingress = nil
+		if c.null() {
+			return nil
 		}
-		return nil
-	})
+		s.Ingress = &ingressSpec{}
+		return c.object(s.Ingress.member)
+	case "service":
+		s.Service.Type = ""
+		if c.null() {
+			return nil
+		}
+		return c.object(func(c *jsonCursor, key []byte) error {
+			if string(key) == "type" {
+				return c.stringValue(&s.Service.Type)
+			}
+			return nil
+		})
+	case "template":
+		s.Template = nil
+		if c.null() {
+			return nil
+		}
+		s.Template = &clusterTemplate{}
+		return c.object(func(c *jsonCursor, key []byte) error {
+			if string(key) != "spec" {
+				return nil
+			}
+			s.Template.Spec = nil
+			if c.null() {
+				return nil
+			}
+			s.Template.Spec = &clusterSpec{}
+			return c.object(s.Template.Spec.member)
+		})
+	}
+	return nil
+}
+
+func (g *ingressSpec) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "annotations":
+		return c.stringMap(&g.Annotations)
+	case "className":
+		return c.stringValue(&g.ClassName)
+	case "apiHost":
+		return c.stringValue(&g.APIHost)
+	case "konnectivityHost":
+		return c.stringValue(&g.KonnectivityHost)
+	case "port":
+		return c.numberValue(&g.Port)
+	}
+	return nil
 }
 
 // admitIngress applies the resolved rule to spec.ingress and adds the checks

@@ -68,7 +68,7 @@ func checkMemberScan(t *testing.T, data []byte) {
 		return
 	}
 	scanned := &controlPlaneObject{}
-	if err := scanned.decodeMembers(data); err != nil {
+	if err := readObjectDocument(data, scanned.member); err != nil {
 		return // the full decode decides; ControlPlane falls back to it
 	}
 	full := &controlPlaneObject{}
@@ -98,7 +98,7 @@ func TestMemberScanAgreesWithFullDecode(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checkMemberScan(t, []byte(object))
 			scanned := &controlPlaneObject{}
-			if err := scanned.decodeMembers([]byte(object)); err != nil {
+			if err := readObjectDocument([]byte(object), scanned.member); err != nil {
 				t.Errorf("the member scan gave up on valid JSON: %v", err)
 			}
 		})

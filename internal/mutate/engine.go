@@ -52,8 +52,15 @@ type Input struct {
 	Classes rules.IngressClasses
 	// APIServer is the host and port for CCM injection taken from outside the
 	// object (the control plane named in a management-hosted path, or
-	// `mutate --api-server`). Nil falls back to the policy's ccm.apiServer.
+	// `mutate --api-server`). Nil falls back to the policy's ccm.apiServer,
+	// unless ManagementHosted.
 	APIServer *rules.APIServer
+	// ManagementHosted is set for /mutate-workload/<namespace>/<name>: the
+	// host comes from that control plane (or the workload's annotations) and
+	// never from the policy's ccm.apiServer, which is for the in-child
+	// topology only. A path naming no control plane with ingress changes
+	// nothing.
+	ManagementHosted bool
 }
 
 // Result is what the engine decided. An empty Patch means nothing changes.

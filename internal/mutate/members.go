@@ -11,180 +11,320 @@ import (
 )
 
 // A control plane is mostly spec.k0sConfig, free-form and often many
-// kilobytes, of which the engine reads nothing. Decoding the whole object
-// into a struct still walks every byte of it twice (once to validate, once to
-// skip it while decoding), which made the engine cost as much as decoding the
-// AdmissionReview itself. eachMember splits an object into its members with a
-// plain byte scan instead, so that only the members the engine reads go
-// through the decoder. It expects valid JSON: the caller checks that first
-// (one pass), and falls back to a full decode when anything is unexpected.
+// kilobytes, of which the engine reads nothing. encoding/json walks every
+// byte of it twice (once to validate the document, once to skip the field
+// while decoding), which made the engine cost as much as decoding the whole
+// AdmissionReview. jsonCursor reads the document once: it checks the syntax
+// exactly as encoding/json does (FuzzJSONCursor holds it to that), skips what
+// the engine does not read, and hands the members the engine reads to small
+// decoders. Anything unexpected, a syntax error or a value of the wrong type,
+// stops it with errUnexpectedJSON, and the caller decodes the document again
+// with encoding/json, whose error names the field.
 
-// errUnexpectedJSON stops the member scan; the caller then decodes the
-// object fully, for a precise error or the odd case the scan does not handle.
+// errUnexpectedJSON stops a cursor.
 var errUnexpectedJSON = errors.New("unexpected JSON")
 
-// eachMember calls fn with the key (unescaped) and raw value of each member
-// of the JSON object in data, in order. data must be valid JSON. The key is
-// only valid during the call.
-func eachMember(data []byte, fn func(key, value []byte) error) error {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
+// maxJSONDepth is encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+// jsonCursor reads one JSON document from start to end.
+type jsonCursor struct {
+	data  []byte
+	pos   int
+	depth int
+}
+
+// memberFunc reads the value of the member key, the cursor at its first
+// byte. It may leave the value unread: the cursor then skips it.
+type memberFunc func(c *jsonCursor, key []byte) error
+
+// readObjectDocument reads data, which must be a single JSON object, calling
+// fn for each of its members.
+func readObjectDocument(data []byte, fn memberFunc) error {
+	c := &jsonCursor{data: data}
+	if err := c.object(fn); err != nil {
+		return err
+	}
+	if c.space(); c.pos != len(c.data) {
 		return errUnexpectedJSON
 	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
+	return nil
+}
+
+// validJSON reports whether data is one valid JSON value, as json.Valid does.
+func validJSON(data []byte) bool {
+	c := &jsonCursor{data: data}
+	if err := c.skip(); err != nil {
+		return false
+	}
+	c.space()
+	return c.pos == len(c.data)
+}
+
+func (c *jsonCursor) space() {
+	for c.pos < len(c.data) {
+		switch c.data[c.pos] {
+		case ' ', '\t', '\n', '\r':
+			c.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips white space and returns the next byte, 0 at the end.
+func (c *jsonCursor) peek() byte {
+	c.space()
+	if c.pos < len(c.data) {
+		return c.data[c.pos]
+	}
+	return 0
+}
+
+// object reads an object, calling fn (nil: none) for each member.
+func (c *jsonCursor) object(fn memberFunc) error {
+	if c.peek() != '{' {
+		return errUnexpectedJSON
+	}
+	if c.depth++; c.depth > maxJSONDepth {
+		return errUnexpectedJSON
+	}
+	c.pos++
+	if c.peek() == '}' {
+		c.pos++
+		c.depth--
 		return nil
 	}
-	for i < len(data) {
-		if data[i] != '"' {
+	for {
+		if c.peek() != '"' {
 			return errUnexpectedJSON
 		}
-		keyEnd := skipString(data, i)
-		if keyEnd < 0 {
-			return errUnexpectedJSON
-		}
-		key := data[i+1 : keyEnd-1]
-		// encoding/json unescapes keys and replaces invalid UTF-8: so must
-		// this, or a key would not compare equal to the one JSON patch sees.
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			var unescaped string
-			if err := json.Unmarshal(data[i:keyEnd], &unescaped); err != nil {
-				return errUnexpectedJSON
-			}
-			key = []byte(unescaped)
-		}
-		i = skipSpace(data, keyEnd)
-		if i >= len(data) || data[i] != ':' {
-			return errUnexpectedJSON
-		}
-		i = skipSpace(data, i+1)
-		valueEnd := skipValue(data, i)
-		if valueEnd < 0 {
-			return errUnexpectedJSON
-		}
-		if err := fn(key, data[i:valueEnd]); err != nil {
+		key, err := c.key()
+		if err != nil {
 			return err
 		}
-		i = skipSpace(data, valueEnd)
-		if i >= len(data) {
-			break
+		if c.peek() != ':' {
+			return errUnexpectedJSON
 		}
-		switch data[i] {
+		c.pos++
+		c.space()
+		start := c.pos
+		if fn != nil {
+			if err := fn(c, key); err != nil {
+				return err
+			}
+		}
+		if c.pos == start {
+			if err := c.skip(); err != nil {
+				return err
+			}
+		}
+		switch c.peek() {
 		case ',':
-			i = skipSpace(data, i+1)
+			c.pos++
 		case '}':
+			c.pos++
+			c.depth--
 			return nil
 		default:
 			return errUnexpectedJSON
 		}
 	}
+}
+
+// array skips an array.
+func (c *jsonCursor) array() error {
+	if c.depth++; c.depth > maxJSONDepth {
+		return errUnexpectedJSON
+	}
+	c.pos++ // [
+	if c.peek() == ']' {
+		c.pos++
+		c.depth--
+		return nil
+	}
+	for {
+		if err := c.skip(); err != nil {
+			return err
+		}
+		switch c.peek() {
+		case ',':
+			c.pos++
+		case ']':
+			c.pos++
+			c.depth--
+			return nil
+		default:
+			return errUnexpectedJSON
+		}
+	}
+}
+
+// skip reads any value.
+func (c *jsonCursor) skip() error {
+	switch b := c.peek(); {
+	case b == '"':
+		_, _, err := c.str()
+		return err
+	case b == '{':
+		return c.object(nil)
+	case b == '[':
+		return c.array()
+	case b == 't':
+		return c.literal("true")
+	case b == 'f':
+		return c.literal("false")
+	case b == 'n':
+		return c.literal("null")
+	case b == '-' || b >= '0' && b <= '9':
+		return c.number()
+	}
 	return errUnexpectedJSON
 }
 
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
+func (c *jsonCursor) literal(word string) error {
+	if !bytes.HasPrefix(c.data[c.pos:], []byte(word)) {
+		return errUnexpectedJSON
+	}
+	c.pos += len(word)
+	return nil
+}
+
+// null reads a null, if that is what comes next.
+func (c *jsonCursor) null() bool {
+	if c.peek() == 'n' && c.literal("null") == nil {
+		return true
+	}
+	return false
+}
+
+// number reads a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (c *jsonCursor) number() error {
+	d, i := c.data, c.pos
+	digits := func() bool {
+		start := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
+		}
+		return i > start
+	}
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case !digits():
+		return errUnexpectedJSON
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if !digits() {
+			return errUnexpectedJSON
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return errUnexpectedJSON
+		}
+	}
+	c.pos = i
+	return nil
+}
+
+// str reads a string and returns its raw bytes, quotes included, and whether
+// it needs unescaping: escapes, or bytes that are not UTF-8, which
+// encoding/json replaces.
+func (c *jsonCursor) str() (raw []byte, plain bool, err error) {
+	d := c.data
+	start := c.pos
+	escaped := false
+	for i := start + 1; i < len(d); {
+		switch b := d[i]; {
+		case b == '"':
+			c.pos = i + 1
+			raw = d[start:c.pos]
+			return raw, !escaped && utf8.Valid(raw), nil
+		case b == '\\':
+			escaped = true
+			if i+1 >= len(d) {
+				return nil, false, errUnexpectedJSON
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+5 >= len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					return nil, false, errUnexpectedJSON
+				}
+				i += 6
+			default:
+				return nil, false, errUnexpectedJSON
+			}
+		case b < 0x20:
+			return nil, false, errUnexpectedJSON
 		default:
-			return i
+			i++
 		}
 	}
-	return i
+	return nil, false, errUnexpectedJSON
 }
 
-// skipString returns the index after the string that starts at data[i] (a
-// quote), or -1 when it does not end. It jumps from quote to quote.
-func skipString(data []byte, i int) int {
-	for j := i + 1; j < len(data); {
-		k := bytes.IndexByte(data[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		q := j + k
-		backslashes := 0
-		for p := q - 1; p > i && data[p] == '\\'; p-- {
-			backslashes++
-		}
-		if backslashes%2 == 0 {
-			return q + 1
-		}
-		j = q + 1
+func isHex(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
+
+// key reads a member name, unescaped.
+func (c *jsonCursor) key() ([]byte, error) {
+	raw, plain, err := c.str()
+	if err != nil {
+		return nil, err
 	}
-	return -1
+	if plain {
+		return raw[1 : len(raw)-1], nil
+	}
+	var key string
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return nil, errUnexpectedJSON
+	}
+	return []byte(key), nil
 }
 
-// skipValue returns the index after the value that starts at data[i], or -1.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				end := skipString(data, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	default: // number, true, false, null
-		j := i
-		for j < len(data) {
-			switch data[j] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return j
-			}
-			j++
-		}
-		return j
-	}
-}
-
-// decodeString decodes a JSON string member the engine reads. A plain string
-// (no escapes, valid UTF-8), which is nearly every one, is taken as it is.
-func decodeString(value []byte, into *string) error {
-	if n := len(value); n >= 2 && value[0] == '"' && value[n-1] == '"' &&
-		bytes.IndexByte(value, '\\') < 0 && utf8.Valid(value) {
-		*into = string(value[1 : n-1])
+// stringValue reads a string (null: ""). Of duplicate members the last one
+// wins, so the value is set, not merged.
+func (c *jsonCursor) stringValue(into *string) error {
+	*into = ""
+	if c.null() {
 		return nil
 	}
-	*into = ""
-	return sigsjson.UnmarshalCaseSensitivePreserveInts(value, into)
+	if c.peek() != '"' {
+		return errUnexpectedJSON
+	}
+	raw, plain, err := c.str()
+	if err != nil {
+		return err
+	}
+	if plain {
+		*into = string(raw[1 : len(raw)-1])
+		return nil
+	}
+	return sigsjson.UnmarshalCaseSensitivePreserveInts(raw, into)
 }
 
-// decodeStringMap decodes a JSON object of strings (labels, annotations). A
-// null value is an empty string, as encoding/json has it; any other value
-// stops the scan, and the full decoder reports it.
-func decodeStringMap(value []byte, into *map[string]string) error {
+// stringMap reads an object of strings (labels, annotations); null is a nil
+// map, and a null value an empty string, as encoding/json has them.
+func (c *jsonCursor) stringMap(into *map[string]string) error {
 	*into = nil
-	if isNull(value) {
+	if c.null() {
 		return nil
 	}
 	m := make(map[string]string)
-	err := eachMember(value, func(key, value []byte) error {
+	err := c.object(func(c *jsonCursor, key []byte) error {
 		var s string
-		if !isNull(value) {
-			if value[0] != '"' {
-				return errUnexpectedJSON
-			}
-			if err := decodeString(value, &s); err != nil {
-				return err
-			}
+		if err := c.stringValue(&s); err != nil {
+			return err
 		}
 		m[string(key)] = s
 		return nil
@@ -196,18 +336,76 @@ func decodeStringMap(value []byte, into *map[string]string) error {
 	return nil
 }
 
-// decodeNumber decodes a JSON number member; null leaves nil.
-func decodeNumber(value []byte, into **float64) error {
+// numberValue reads a number (null: nil).
+func (c *jsonCursor) numberValue(into **float64) error {
 	*into = nil
-	if isNull(value) {
+	if c.null() {
 		return nil
 	}
-	f, err := strconv.ParseFloat(string(value), 64)
-	if err != nil || (value[0] != '-' && (value[0] < '0' || value[0] > '9')) {
+	if b := c.peek(); b != '-' && (b < '0' || b > '9') {
+		return errUnexpectedJSON
+	}
+	start := c.pos
+	if err := c.number(); err != nil {
+		return err
+	}
+	f, err := strconv.ParseFloat(string(c.data[start:c.pos]), 64)
+	if err != nil { // out of the range of a float64: encoding/json rejects it too
 		return errUnexpectedJSON
 	}
 	*into = &f
 	return nil
 }
 
-func isNull(value []byte) bool { return string(value) == "null" }
+// The functions below work on byte offsets and whole values rather than a
+// cursor, for code that walks a document itself.
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	c := jsonCursor{data: data, pos: i}
+	c.space()
+	return c.pos
+}
+
+// skipString returns the index after the string that starts at data[i], or
+// -1 if it is not a valid string.
+func skipString(data []byte, i int) int {
+	c := jsonCursor{data: data, pos: i}
+	if _, _, err := c.str(); err != nil {
+		return -1
+	}
+	return c.pos
+}
+
+// skipValue returns the index after the value that starts at data[i], or -1
+// if it is not a valid value.
+func skipValue(data []byte, i int) int {
+	c := jsonCursor{data: data, pos: i}
+	if err := c.skip(); err != nil {
+		return -1
+	}
+	return c.pos
+}
+
+// decodeString decodes value, a JSON string or null, into into.
+func decodeString(value []byte, into *string) error {
+	return readWhole(value, func(c *jsonCursor) error { return c.stringValue(into) })
+}
+
+// decodeStringMap decodes value, a JSON object of strings or null, into into.
+func decodeStringMap(value []byte, into *map[string]string) error {
+	return readWhole(value, func(c *jsonCursor) error { return c.stringMap(into) })
+}
+
+// readWhole reads value with read, which must consume all of it.
+func readWhole(value []byte, read func(c *jsonCursor) error) error {
+	c := &jsonCursor{data: value}
+	if err := read(c); err != nil {
+		return err
+	}
+	if c.space(); c.pos != len(value) {
+		return errUnexpectedJSON
+	}
+	return nil
+}

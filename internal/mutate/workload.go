@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gomodules.xyz/jsonpatch/v2"
 	sigsjson "sigs.k8s.io/json"
@@ -240,9 +241,8 @@ func workloadNamespace(in Input, meta *objectMeta) string {
 // vetoed a target. vetoed explains the containers left out.
 func detectCCM(ccm *rules.CCM, obj *workloadObject, optIn bool) (targets []ccmTarget, vetoed []string) {
 	tmpl := &obj.Spec.Template
-	pod := ccm.Pod(tmpl.Metadata.Labels)
-	if pod.Veto != "" {
-		return nil, []string{"vetoed by " + pod.Veto}
+	if veto := ccm.PodVeto(tmpl.Metadata.Labels); veto != "" {
+		return nil, []string{"vetoed by " + veto}
 	}
 	tolerates := false
 	for _, t := range tmpl.Spec.Tolerations {
@@ -275,8 +275,8 @@ func detectCCM(ccm *rules.CCM, obj *workloadObject, optIn bool) (targets []ccmTa
 	}
 	var reason string
 	switch {
-	case pod.Medium != "" && tolerates:
-		reason = "cloud-controller-manager detected: " + pod.Medium + withToleration
+	case tolerates && ccm.PodMedium(tmpl.Metadata.Labels) != "":
+		reason = "cloud-controller-manager detected: " + ccm.PodMedium(tmpl.Metadata.Labels) + withToleration
 	case optIn:
 		reason = fmt.Sprintf(`annotation %s="true"`, InjectAnnotation)
 	default:
@@ -312,8 +312,10 @@ func workloadAPIServer(in Input, meta *objectMeta, ccm *rules.CCM) (api *rules.A
 	case in.APIServer != nil && in.APIServer.Host != "":
 		a := *in.APIServer
 		api, source = &a, "the control plane of the webhook path (or mutate --api-server)"
-	case ccm.APIServer() != nil:
+	case ccm.APIServer() != nil && !in.ManagementHosted:
 		api, source = ccm.APIServer(), "policy ccm.apiServer"
+	case in.ManagementHosted:
+		return nil, "", "no API server host: the control plane named in the webhook path has no spec.ingress.apiHost, and the workload has no annotation " + APIHostAnnotation
 	default:
 		return nil, "", "no API server host: set annotation " + APIHostAnnotation +
 			" on the workload, ccm.apiServer in the policy, or register the webhook as /mutate-workload/<namespace>/<control plane>"
@@ -391,13 +393,16 @@ func setWarning(t ccmTarget, set []string) string {
 }
 
 // decodeWorkload reads what the engine needs of a workload. Like
-// decodeControlPlane, it validates once and then walks the members with the
+// decodeControlPlane, it validates once and then walks the object with the
 // byte scan of members.go, so that the bulk of a workload (managedFields,
-// volumes, probes) is skipped at the speed of bytes.IndexByte; only the
-// members read go through the decoder. Keys match case-sensitively, as in
-// the API server (encoding/json would take "Spec" for spec, and the patch
-// would point at nothing), and of duplicate keys the last one wins, as in JSON
-// patch. Bad input gets the full decoder, whose error names the field.
+// volumes, probes) is skipped at the speed of bytes.IndexByte and only the
+// members read go through the decoder. The walk descends in place rather
+// than through eachMember, which scans a member's value to its end before
+// looking inside: the containers sit five objects deep, and would be scanned
+// five times. Keys match case-sensitively, as in the API server
+// (encoding/json would take "Spec" for spec, and the patch would point at
+// nothing), and of duplicate keys the last one wins, as in JSON patch. Bad
+// input gets the full decoder, whose error names the field.
 func decodeWorkload(data []byte) (*workloadObject, error) {
 	if json.Valid(data) {
 		obj := &workloadObject{}
@@ -412,131 +417,286 @@ func decodeWorkload(data []byte) (*workloadObject, error) {
 	return obj, nil
 }
 
+// decodeMembers fills o from data, valid JSON, by walking it once.
 func (o *workloadObject) decodeMembers(data []byte) error {
-	return eachMember(data, func(key, value []byte) error {
+	w := jsonWalk{data}
+	end, err := w.object(skipSpace(data, 0), func(key []byte, i int) (int, error) {
 		switch string(key) {
 		case "metadata":
 			o.Metadata = nil
-			if isNull(value) {
-				return nil
+			if w.isNull(i) {
+				return skipMember, nil
 			}
 			o.Metadata = &objectMeta{}
-			return eachMember(value, func(key, value []byte) error {
+			return w.object(i, func(key []byte, i int) (int, error) {
 				switch string(key) {
 				case "name":
-					return decodeString(value, &o.Metadata.Name)
+					return w.leaf(i, func(v []byte) error { return decodeString(v, &o.Metadata.Name) })
 				case "namespace":
-					return decodeString(value, &o.Metadata.Namespace)
+					return w.leaf(i, func(v []byte) error { return decodeString(v, &o.Metadata.Namespace) })
 				case "labels":
-					return decodeStringMap(value, &o.Metadata.Labels)
+					return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &o.Metadata.Labels) })
 				case "annotations":
-					return decodeStringMap(value, &o.Metadata.Annotations)
+					return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &o.Metadata.Annotations) })
 				}
-				return nil
+				return skipMember, nil
 			})
 		case "spec":
 			o.Spec = workloadSpec{}
-			return eachObjectMember(value, func(key, value []byte) error {
+			return w.nullableObject(i, func(key []byte, i int) (int, error) {
 				if string(key) != "template" {
-					return nil
+					return skipMember, nil
 				}
 				o.Spec.Template = podTemplate{}
-				return o.Spec.Template.decodeMembers(value)
+				return o.Spec.Template.walk(w, i)
 			})
 		}
-		return nil
+		return skipMember, nil
 	})
+	if err == nil && skipSpace(data, end) != len(data) {
+		err = errUnexpectedJSON
+	}
+	return err
 }
 
-func (t *podTemplate) decodeMembers(data []byte) error {
-	return eachObjectMember(data, func(key, value []byte) error {
+func (t *podTemplate) walk(w jsonWalk, i int) (int, error) {
+	return w.nullableObject(i, func(key []byte, i int) (int, error) {
 		switch string(key) {
 		case "metadata":
 			t.Metadata.Labels = nil
-			return eachObjectMember(value, func(key, value []byte) error {
+			return w.nullableObject(i, func(key []byte, i int) (int, error) {
 				if string(key) != "labels" {
-					return nil
+					return skipMember, nil
 				}
-				return decodeStringMap(value, &t.Metadata.Labels)
+				return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &t.Metadata.Labels) })
 			})
 		case "spec":
 			t.Spec = podSpec{}
-			return eachObjectMember(value, func(key, value []byte) error {
+			return w.nullableObject(i, func(key []byte, i int) (int, error) {
 				switch string(key) {
 				case "tolerations":
-					t.Spec.Tolerations = nil
-					return sigsjson.UnmarshalCaseSensitivePreserveInts(value, &t.Spec.Tolerations)
+					return t.Spec.walkTolerations(w, i)
 				case "containers":
-					return t.Spec.decodeContainers(value)
+					return t.Spec.walkContainers(w, i)
 				}
-				return nil
+				return skipMember, nil
 			})
 		}
-		return nil
+		return skipMember, nil
 	})
 }
 
-func (s *podSpec) decodeContainers(data []byte) error {
+func (s *podSpec) walkContainers(w jsonWalk, i int) (int, error) {
 	s.Containers = nil
-	if isNull(data) {
-		return nil
+	if w.isNull(i) {
+		return skipMember, nil
 	}
 	s.Containers = []*container{}
-	return eachElement(data, func(value []byte) error {
-		if isNull(value) {
+	return w.array(i, func(i int) (int, error) {
+		if w.isNull(i) {
 			s.Containers = append(s.Containers, nil)
-			return nil
+			return skipMember, nil
 		}
 		c := &container{}
 		s.Containers = append(s.Containers, c)
-		return eachMember(value, func(key, value []byte) error {
+		return w.object(i, func(key []byte, i int) (int, error) {
 			switch string(key) {
 			case "name":
-				return decodeString(value, &c.Name)
+				return w.leaf(i, func(v []byte) error { return decodeString(v, &c.Name) })
 			case "image":
-				return decodeString(value, &c.Image)
+				return w.leaf(i, func(v []byte) error { return decodeString(v, &c.Image) })
 			case "command":
-				c.Command = nil
-				return sigsjson.UnmarshalCaseSensitivePreserveInts(value, &c.Command)
+				return w.strings(i, &c.Command)
 			case "args":
-				c.Args = nil
-				return sigsjson.UnmarshalCaseSensitivePreserveInts(value, &c.Args)
+				return w.strings(i, &c.Args)
 			case "env":
-				c.Env = nil
-				return sigsjson.UnmarshalCaseSensitivePreserveInts(value, &c.Env)
+				return c.walkEnv(w, i)
 			}
-			return nil
+			return skipMember, nil
 		})
 	})
 }
 
-// eachObjectMember is eachMember where null stands for an empty object, as
-// for encoding/json decoding into a struct.
-func eachObjectMember(data []byte, fn func(key, value []byte) error) error {
-	if isNull(data) {
-		return nil
+func (s *podSpec) walkTolerations(w jsonWalk, i int) (int, error) {
+	s.Tolerations = nil
+	if w.isNull(i) {
+		return skipMember, nil
 	}
-	return eachMember(data, fn)
+	s.Tolerations = []toleration{}
+	return w.array(i, func(i int) (int, error) {
+		s.Tolerations = append(s.Tolerations, toleration{})
+		t := &s.Tolerations[len(s.Tolerations)-1]
+		return w.nullableObject(i, func(key []byte, i int) (int, error) {
+			switch string(key) {
+			case "key":
+				return w.string(i, &t.Key)
+			case "operator":
+				return w.string(i, &t.Operator)
+			}
+			return skipMember, nil
+		})
+	})
 }
 
-// eachElement calls fn with the raw value of each element of the JSON array
-// in data, in order. data must be valid JSON.
-func eachElement(data []byte, fn func(value []byte) error) error {
-	i := skipSpace(data, 0)
+func (c *container) walkEnv(w jsonWalk, i int) (int, error) {
+	c.Env = nil
+	if w.isNull(i) {
+		return skipMember, nil
+	}
+	c.Env = []envVar{}
+	return w.array(i, func(i int) (int, error) {
+		c.Env = append(c.Env, envVar{})
+		e := &c.Env[len(c.Env)-1]
+		return w.nullableObject(i, func(key []byte, i int) (int, error) {
+			switch string(key) {
+			case "name":
+				return w.string(i, &e.Name)
+			case "value":
+				return w.string(i, &e.Value)
+			case "valueFrom":
+				// As json.RawMessage has it: a copy of the bytes, null included.
+				return w.leaf(i, func(v []byte) error { e.ValueFrom = bytes.Clone(v); return nil })
+			}
+			return skipMember, nil
+		})
+	})
+}
+
+// skipMember, returned by a jsonWalk callback, leaves the value to the walk,
+// which skips it.
+const skipMember = -1
+
+// jsonWalk walks valid JSON once, descending into the values its callbacks
+// ask for. Each callback gets the index where a value starts and returns the
+// index after it, or skipMember. Anything unexpected is errUnexpectedJSON.
+type jsonWalk struct{ data []byte }
+
+func (w jsonWalk) isNull(i int) bool {
+	return i < len(w.data) && w.data[i] == 'n'
+}
+
+// leaf hands the value at i to decode and returns the index after it.
+func (w jsonWalk) leaf(i int, decode func(value []byte) error) (int, error) {
+	end := skipValue(w.data, i)
+	if end < 0 {
+		return 0, errUnexpectedJSON
+	}
+	return end, decode(w.data[i:end])
+}
+
+// string decodes the string (or null, which leaves "") at i into into.
+func (w jsonWalk) string(i int, into *string) (int, error) {
+	if w.isNull(i) {
+		*into = ""
+		return skipMember, nil
+	}
+	if i >= len(w.data) || w.data[i] != '"' {
+		return 0, errUnexpectedJSON
+	}
+	return w.leaf(i, func(v []byte) error { return decodeString(v, into) })
+}
+
+// strings decodes the array of strings (or null) at i into into.
+func (w jsonWalk) strings(i int, into *[]string) (int, error) {
+	*into = nil
+	if w.isNull(i) {
+		return skipMember, nil
+	}
+	list := []string{}
+	end, err := w.array(i, func(i int) (int, error) {
+		list = append(list, "")
+		return w.string(i, &list[len(list)-1])
+	})
+	*into = list
+	return end, err
+}
+
+// nullableObject is object where null stands for an empty object, as for
+// encoding/json decoding into a struct.
+func (w jsonWalk) nullableObject(i int, member func(key []byte, i int) (int, error)) (int, error) {
+	if w.isNull(i) {
+		return skipMember, nil
+	}
+	return w.object(i, member)
+}
+
+// object calls member for each member of the object at i, with its key
+// (unescaped, valid only during the call) and the index of its value.
+func (w jsonWalk) object(i int, member func(key []byte, i int) (int, error)) (int, error) {
+	data := w.data
+	if i >= len(data) || data[i] != '{' {
+		return 0, errUnexpectedJSON
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return i + 1, nil
+	}
+	for i < len(data) {
+		if data[i] != '"' {
+			return 0, errUnexpectedJSON
+		}
+		keyEnd := skipString(data, i)
+		if keyEnd < 0 {
+			return 0, errUnexpectedJSON
+		}
+		key := data[i+1 : keyEnd-1]
+		// As eachMember: keys compare as encoding/json and JSON patch see them.
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			var unescaped string
+			if err := json.Unmarshal(data[i:keyEnd], &unescaped); err != nil {
+				return 0, errUnexpectedJSON
+			}
+			key = []byte(unescaped)
+		}
+		i = skipSpace(data, keyEnd)
+		if i >= len(data) || data[i] != ':' {
+			return 0, errUnexpectedJSON
+		}
+		i = skipSpace(data, i+1)
+		end, err := member(key, i)
+		if err != nil {
+			return 0, err
+		}
+		if end == skipMember {
+			if end = skipValue(data, i); end < 0 {
+				return 0, errUnexpectedJSON
+			}
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			break
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, errUnexpectedJSON
+		}
+	}
+	return 0, errUnexpectedJSON
+}
+
+// array calls element with the index of each element of the array at i.
+func (w jsonWalk) array(i int, element func(i int) (int, error)) (int, error) {
+	data := w.data
 	if i >= len(data) || data[i] != '[' {
-		return errUnexpectedJSON
+		return 0, errUnexpectedJSON
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
-		return nil
+		return i + 1, nil
 	}
 	for i < len(data) {
-		end := skipValue(data, i)
-		if end < 0 {
-			return errUnexpectedJSON
+		end, err := element(i)
+		if err != nil {
+			return 0, err
 		}
-		if err := fn(data[i:end]); err != nil {
-			return err
+		if end == skipMember {
+			if end = skipValue(data, i); end < 0 {
+				return 0, errUnexpectedJSON
+			}
 		}
 		i = skipSpace(data, end)
 		if i >= len(data) {
@@ -546,12 +706,12 @@ func eachElement(data []byte, fn func(value []byte) error) error {
 		case ',':
 			i = skipSpace(data, i+1)
 		case ']':
-			return nil
+			return i + 1, nil
 		default:
-			return errUnexpectedJSON
+			return 0, errUnexpectedJSON
 		}
 	}
-	return errUnexpectedJSON
+	return 0, errUnexpectedJSON
 }
 
 // workloadDecodeError names the field of a workload that could not be read.

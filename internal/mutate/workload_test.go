@@ -715,6 +715,7 @@ func TestDecodeWorkloadMemberScanMatchesDecoder(t *testing.T) {
 		"nulls":          []byte(`{"metadata":{"name":"x","labels":null,"annotations":{"a":null}},"spec":{"template":{"metadata":null,"spec":{"tolerations":null,"containers":[null,{"name":"c","env":null,"command":null}]}}}}`),
 		"empty lists":    []byte(`{"metadata":{},"spec":{"template":{"spec":{"tolerations":[],"containers":[{"env":[],"args":[]}]}}}}`),
 		"escapes":        []byte(`{"metadata":{"name":"\u0078","annotations":{"hcp-ingress.io\/inject":"tru\u0065"}},"spec":{"template":{"spec":{"containers":[{"name":"a\"b","image":"\u00e9"}]}}}}`),
+		"null elements":  []byte(`{"spec":{"template":{"spec":{"tolerations":[null,{"key":null,"operator":"Exists","effect":"NoSchedule"}],"containers":[{"args":[null,"a\\nb"],"command":[],"env":[null,{"name":"A","value":null,"valueFrom":null},{"name":"B","valueFrom":{ "fieldRef" : {"fieldPath":"status.podIP"} }}]}]}}}}`),
 		"spec null":      []byte(`{"metadata":null,"spec":null}`),
 		"template null":  []byte(`{"spec":{"template":null}}`),
 		"no containers":  []byte(`{"spec":{"template":{"spec":{}}}}`),

@@ -173,15 +173,7 @@ type ContainerSignals struct {
 	Strong string
 	// Medium is a container name that looks like a CCM: it needs the
 	// node.cloudprovider.kubernetes.io/uninitialized toleration as well.
-	Medium string
-}
-
-// PodSignals is what the policy sees in a pod template's labels.
-type PodSignals struct {
-	// Veto says why no container of the pod is a CCM.
-	Veto string
-	// Medium is a label that looks like a CCM (component, k8s-app, app or
-	// app.kubernetes.io/name); it needs the toleration as well.
+	// Only looked for when there is no strong signal.
 	Medium string
 }
 
@@ -232,25 +224,30 @@ func (c *CCM) Namespaces() []string {
 	return out
 }
 
-// Pod returns the signals of a pod template's labels.
-func (c *CCM) Pod(labels map[string]string) PodSignals {
-	var s PodSignals
-	if c == nil || len(labels) == 0 {
-		return s
+// PodVeto says why no container of a pod template with these labels is a
+// CCM (a label component, k8s-app, app or app.kubernetes.io/name that a veto
+// matches), or "".
+func (c *CCM) PodVeto(labels map[string]string) string {
+	return c.matchLabels(c.veto.labels, labels)
+}
+
+// PodMedium returns the label that looks like a CCM, or "". It is a medium
+// signal: it needs the node.cloudprovider.kubernetes.io/uninitialized
+// toleration as well.
+func (c *CCM) PodMedium(labels map[string]string) string {
+	return c.matchLabels(c.match.labels, labels)
+}
+
+func (c *CCM) matchLabels(p patterns, labels map[string]string) string {
+	if c == nil || len(p) == 0 {
+		return ""
 	}
 	for _, key := range ccmLabelKeys {
-		v, ok := labels[key]
-		if !ok {
-			continue
-		}
-		if c.veto.labels.match(v) {
-			return PodSignals{Veto: fmt.Sprintf("label %s=%s", key, v)}
-		}
-		if s.Medium == "" && c.match.labels.match(v) {
-			s.Medium = fmt.Sprintf("label %s=%s", key, v)
+		if v, ok := labels[key]; ok && p.match(v) {
+			return fmt.Sprintf("label %s=%s", key, v)
 		}
 	}
-	return s
+	return ""
 }
 
 // Container returns the signals of one container.
@@ -295,7 +292,7 @@ func (c *CCM) Container(ctr CCMContainer) ContainerSignals {
 	if s.Strong == "" && ctr.Image != "" && matchImage(c.match.images, image, imagePath) {
 		s.Strong = fmt.Sprintf("image %q", ctr.Image)
 	}
-	if c.match.names.match(ctr.Name) {
+	if s.Strong == "" && c.match.names.match(ctr.Name) {
 		s.Medium = fmt.Sprintf("container name %q", ctr.Name)
 	}
 	return s

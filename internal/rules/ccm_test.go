@@ -38,11 +38,11 @@ func TestCCMContainerSignals(t *testing.T) {
 	}{
 		"openstack binary in args[0] is strong": {
 			ctr:  CCMContainer{Name: "openstack-cloud-controller-manager", Args: []string{"/bin/openstack-cloud-controller-manager", "--v=1", "--cloud-config=$(CLOUD_CONFIG)"}},
-			want: want{strong: `binary "openstack-cloud-controller-manager" in args`, medium: "container name"},
+			want: want{strong: `binary "openstack-cloud-controller-manager" in args`},
 		},
 		"binary in command is strong": {
 			ctr:  CCMContainer{Name: "ccm", Command: []string{"/bin/hcloud-cloud-controller-manager"}, Args: []string{"--leader-elect=false"}},
-			want: want{strong: `binary "hcloud-cloud-controller-manager" in command`, medium: "container name"},
+			want: want{strong: `binary "hcloud-cloud-controller-manager" in command`},
 		},
 		"binary with ./ is strong": {
 			ctr:  CCMContainer{Name: "manager", Command: []string{"./cloud-provider-equinix-metal", "--leader-elect=false"}},
@@ -50,11 +50,11 @@ func TestCCMContainerSignals(t *testing.T) {
 		},
 		"kube-vip cloud provider binary is strong": {
 			ctr:  CCMContainer{Name: "kube-vip-cloud-provider", Command: []string{"/kube-vip-cloud-provider", "--leader-elect-resource-name=kube-vip-cloud-controller"}},
-			want: want{strong: `binary "kube-vip-cloud-provider"`, medium: "container name"},
+			want: want{strong: `binary "kube-vip-cloud-provider"`},
 		},
 		"azure cloud-node-manager binary is strong": {
 			ctr:  CCMContainer{Name: "cloud-node-manager", Command: []string{"cloud-node-manager", "--node-name=$(NODE_NAME)"}},
-			want: want{strong: `binary "cloud-node-manager"`, medium: "container name"},
+			want: want{strong: `binary "cloud-node-manager"`},
 		},
 		"windows binary with .exe is strong": {
 			ctr:  CCMContainer{Name: "node", Command: []string{`c:\cloud-node-manager.exe`}},
@@ -106,11 +106,15 @@ func TestCCMContainerSignals(t *testing.T) {
 		},
 		"vsphere image without binary is strong": {
 			ctr:  CCMContainer{Name: "vsphere-cpi", Image: "registry.k8s.io/cloud-pv-vsphere/cloud-provider-vsphere:v1.31.0"},
-			want: want{strong: "image", medium: `container name "vsphere-cpi"`},
+			want: want{strong: "image"},
 		},
 		"nutanix image is strong": {
 			ctr:  CCMContainer{Name: "nutanix-cloud-controller-manager", Image: "ghcr.io/nutanix-cloud-native/cloud-provider-nutanix/controller:v0.5.0"},
-			want: want{strong: "image", medium: "container name"},
+			want: want{strong: "image"},
+		},
+		"vsphere-cpi name alone is medium": {
+			ctr:  CCMContainer{Name: "vsphere-cpi", Image: "registry.example.com/vmware/cpi-runner:v1"},
+			want: want{medium: `container name "vsphere-cpi"`},
 		},
 		"ccm-looking name alone is medium": {
 			ctr:  CCMContainer{Name: "hcloud-ccm", Image: "example.com/tools/runner:v1"},
@@ -173,7 +177,7 @@ func TestCCMContainerSignals(t *testing.T) {
 		},
 		"authentication-kubeconfig is not a veto": {
 			ctr:  CCMContainer{Name: "ccm", Command: []string{"aws-cloud-controller-manager", "--authentication-kubeconfig=/etc/authn.conf"}},
-			want: want{strong: "binary", medium: "container name"},
+			want: want{strong: "binary"},
 		},
 		"words after -- are not flags": {
 			ctr:  CCMContainer{Name: "main", Command: []string{"/tini", "--", "/bin/vultr-cloud-controller-manager"}},
@@ -216,9 +220,14 @@ func TestCCMPodSignals(t *testing.T) {
 	c := defaultCCM(t)
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := c.Pod(tc.labels)
-			if got.Medium != tc.medium || got.Veto != tc.veto {
-				t.Errorf("Pod() = %+v, want medium %q veto %q", got, tc.medium, tc.veto)
+			if got := c.PodVeto(tc.labels); got != tc.veto {
+				t.Errorf("PodVeto() = %q, want %q", got, tc.veto)
+			}
+			if tc.veto != "" {
+				return
+			}
+			if got := c.PodMedium(tc.labels); got != tc.medium {
+				t.Errorf("PodMedium() = %q, want %q", got, tc.medium)
 			}
 		})
 	}

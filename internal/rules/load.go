@@ -36,7 +36,9 @@ var defaultDocument = sync.OnceValue(func() *Document {
 
 // Default returns the embedded default policy. It is loaded once and shared:
 // a Policy is immutable.
-var Default = sync.OnceValue(func() *Policy {
+func Default() *Policy { return defaultPolicy() }
+
+var defaultPolicy = sync.OnceValue(func() *Policy {
 	p, errs := compile(defaultDocument(), nil, "")
 	if len(errs) > 0 {
 		panic((&LoadError{Source: BuiltinSource, Errs: errs}).Error())

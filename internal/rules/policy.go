@@ -69,13 +69,17 @@ func compile(merged, user *Document, source string) (*Policy, field.ErrorList) {
 		return BuiltinSource
 	}
 
+	// Rules are copied, annotation maps included: a Resolution hands them
+	// out, and the embedded defaults are shared by every policy.
 	for class, rule := range merged.IngressClasses {
+		rule.Annotations = maps.Clone(rule.Annotations)
 		nr := &namedRule{name: ClassRuleName(class), rule: &rule}
 		p.classRules[class] = nr
 		p.ruleSources[nr.name] = ruleSource(func(d *Document) bool { _, ok := d.IngressClasses[class]; return ok })
 	}
 	lengths := make(map[int]bool)
 	for prefix, rule := range merged.Controllers {
+		rule.Annotations = maps.Clone(rule.Annotations)
 		nr := &namedRule{name: ControllerRuleName(prefix), prefix: prefix, rule: &rule}
 		p.controllerRules[prefix] = nr
 		p.ruleSources[nr.name] = ruleSource(func(d *Document) bool { _, ok := d.Controllers[prefix]; return ok })

@@ -75,7 +75,7 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 	var notes []string
 	if ref, ok := ctx.Value(controlPlaneKey{}).(controlPlaneRef); ok {
 		api, note := a.apiServerFromControlPlane(ctx, ref)
-		in.APIServer = api
+		in.APIServer, in.ManagementHosted = api, true
 		if note != "" {
 			notes = append(notes, note)
 		}

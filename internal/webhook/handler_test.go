@@ -76,6 +76,7 @@ func TestAdmitter(t *testing.T) {
 	community := rules.NewStaticClasses(rules.IngressClass{Name: "haproxy", Controller: "haproxy-ingress.github.io/controller"})
 	cases := map[string]struct {
 		admitter   Admitter
+		policy     string // policy document; the embedded default when empty
 		req        admission.Request
 		ctx        context.Context
 		allowed    bool
@@ -120,6 +121,13 @@ func TestAdmitter(t *testing.T) {
 			ctx:      context.WithValue(context.Background(), controlPlaneKey{}, controlPlaneRef{"tenants", "cp"}),
 			allowed:  true, patchHas: "/spec/template/spec/containers/0/env",
 		},
+		"management-hosted path naming no control plane never falls back to the policy's in-child host": {
+			admitter: Admitter{Target: mutate.TargetWorkload, ControlPlanes: staticLookup{}},
+			policy:   "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nccm:\n  apiServer:\n    host: api.in-child.example.com\n",
+			req:      request(admissionv1.Create, "kube-system", ccmDaemonSet),
+			ctx:      context.WithValue(context.Background(), controlPlaneKey{}, controlPlaneRef{"tenants", "absent"}),
+			allowed:  true, noPatch: true, warningHas: "tenants/absent",
+		},
 		"management-hosted path naming no control plane is allowed unchanged with a warning": {
 			admitter: Admitter{Target: mutate.TargetWorkload, ControlPlanes: staticLookup{}},
 			req:      request(admissionv1.Create, "kube-system", ccmDaemonSet),
@@ -130,10 +138,17 @@ func TestAdmitter(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			a := tc.admitter
-			if name != "no policy loaded yet is an error the failurePolicy decides on" {
-				a.Policies = storeWith(t, rules.Default())
-			} else {
+			switch {
+			case name == "no policy loaded yet is an error the failurePolicy decides on":
 				a.Policies = storeWith(t, nil)
+			case tc.policy != "":
+				p, err := rules.Load("policy.yaml", []byte(tc.policy))
+				if err != nil {
+					t.Fatal(err)
+				}
+				a.Policies = storeWith(t, p)
+			default:
+				a.Policies = storeWith(t, rules.Default())
 			}
 			ctx := tc.ctx
 			if ctx == nil {
