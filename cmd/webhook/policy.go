@@ -162,17 +162,17 @@ func runPolicyDiff(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := rules.ShowEffective(theirs, source)
+	a, err := rules.ShowEffective(theirs, "")
 	if err != nil {
 		return err
 	}
-	b, err := rules.ShowEffective(mine, *file)
+	b, err := rules.ShowEffective(mine, "")
 	if err != nil {
 		return err
 	}
 	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: difflib.SplitLines(string(a)), B: difflib.SplitLines(string(b)),
-		FromFile: "live/" + live.configMap, ToFile: *file, Context: 3,
+		FromFile: "live: " + source, ToFile: *file, Context: 3,
 	})
 	if err != nil {
 		return err

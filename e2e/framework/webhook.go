@@ -34,6 +34,9 @@ type WebhookOptions struct {
 	PolicyConfigMap string
 	// Log, if set, also receives the webhook's log lines.
 	Log io.Writer
+	// NoReadyWait returns as soon as the process runs, for tests of a
+	// webhook that must not become ready (an invalid policy at start).
+	NoReadyWait bool
 }
 
 // Webhook is a running `hcp-ingress-webhook serve` on 127.0.0.1.
@@ -121,6 +124,9 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		_ = logFile.Close()
 		close(w.done)
 	}()
+	if o.NoReadyWait {
+		return w, nil
+	}
 	if err := w.waitReady(ctx, time.Minute); err != nil {
 		_ = w.Stop()
 		return nil, fmt.Errorf("%w\n%s log (last lines):\n%s", err, paths.Webhook, w.LogTail(30))

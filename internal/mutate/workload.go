@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"gomodules.xyz/jsonpatch/v2"
 	sigsjson "sigs.k8s.io/json"
@@ -41,7 +40,8 @@ const (
 // tolerates it expects to run before nodes are initialised: a CCM.
 const UninitializedTaint = "node.cloudprovider.kubernetes.io/uninitialized"
 
-// workloadObject is what Workload reads of a Deployment or DaemonSet. The
+// workloadObject is what Workload reads of a Deployment or DaemonSet (see
+// decodeWorkload; the JSON names serve the full decoder, for errors). The
 // object is never re-marshalled: changes are JSON patch operations.
 type workloadObject struct {
 	// Metadata is nil when absent or null: there is then nowhere to put
@@ -73,9 +73,9 @@ type toleration struct {
 	Operator string `json:"operator"`
 }
 
-// tolerates reports whether the toleration lets a pod onto a node tainted
-// UninitializedTaint, whatever the effect: the taint's key, or an empty key
-// with operator Exists (which tolerates every taint).
+// toleratesUninitialized reports whether the toleration lets a pod onto a
+// node tainted UninitializedTaint, whatever the effect: the taint's key, or
+// an empty key with operator Exists (which tolerates every taint).
 func (t toleration) toleratesUninitialized() bool {
 	return t.Key == UninitializedTaint || (t.Key == "" && t.Operator == "Exists")
 }
@@ -392,326 +392,206 @@ func setWarning(t ccmTarget, set []string) string {
 		strings.Join(set, " and "), t.name, t.reason)
 }
 
-// decodeWorkload reads what the engine needs of a workload. Like
-// decodeControlPlane, it validates once and then walks the object with the
-// byte scan of members.go, so that the bulk of a workload (managedFields,
-// volumes, probes) is skipped at the speed of bytes.IndexByte and only the
-// members read go through the decoder. The walk descends in place rather
-// than through eachMember, which scans a member's value to its end before
-// looking inside: the containers sit five objects deep, and would be scanned
-// five times. Keys match case-sensitively, as in the API server
-// (encoding/json would take "Spec" for spec, and the patch would point at
-// nothing), and of duplicate keys the last one wins, as in JSON patch. Bad
-// input gets the full decoder, whose error names the field.
+// decodeWorkload reads what the engine needs of a workload, in one pass over
+// it (see jsonCursor): the bulk of a workload (managedFields, volumes,
+// probes) is checked and skipped, and only the members read are decoded.
+// Keys match case-sensitively, as in the API server (encoding/json would take
+// "Spec" for spec, and the patch would point at nothing), and of duplicate
+// keys the last one wins, as in JSON patch. Bad input gets the full decoder,
+// whose error names the field.
 func decodeWorkload(data []byte) (*workloadObject, error) {
-	if json.Valid(data) {
-		obj := &workloadObject{}
-		if err := obj.decodeMembers(data); err == nil {
-			return obj, nil
-		}
-	}
 	obj := &workloadObject{}
+	if err := readObjectDocument(data, obj.member); err == nil {
+		return obj, nil
+	}
+	obj = &workloadObject{}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
 		return nil, workloadDecodeError(err)
 	}
 	return obj, nil
 }
 
-// decodeMembers fills o from data, valid JSON, by walking it once.
-func (o *workloadObject) decodeMembers(data []byte) error {
-	w := jsonWalk{data}
-	end, err := w.object(skipSpace(data, 0), func(key []byte, i int) (int, error) {
-		switch string(key) {
-		case "metadata":
-			o.Metadata = nil
-			if w.isNull(i) {
-				return skipMember, nil
+func (o *workloadObject) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "metadata":
+		o.Metadata = nil
+		if c.null() {
+			return nil
+		}
+		o.Metadata = &objectMeta{}
+		return c.object(o.Metadata.member)
+	case "spec":
+		o.Spec = workloadSpec{}
+		return structObject(c, func(c *jsonCursor, key []byte) error {
+			if string(key) != "template" {
+				return nil
 			}
-			o.Metadata = &objectMeta{}
-			return w.object(i, func(key []byte, i int) (int, error) {
+			o.Spec.Template = podTemplate{}
+			return structObject(c, o.Spec.Template.member)
+		})
+	}
+	return nil
+}
+
+func (t *podTemplate) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "metadata":
+		t.Metadata.Labels = nil
+		return structObject(c, func(c *jsonCursor, key []byte) error {
+			if string(key) != "labels" {
+				return nil
+			}
+			return c.stringMap(&t.Metadata.Labels)
+		})
+	case "spec":
+		t.Spec = podSpec{}
+		return structObject(c, t.Spec.member)
+	}
+	return nil
+}
+
+func (s *podSpec) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "tolerations":
+		s.Tolerations = nil
+		if c.null() {
+			return nil
+		}
+		s.Tolerations = []toleration{}
+		return c.arrayElements(func(c *jsonCursor) error {
+			s.Tolerations = append(s.Tolerations, toleration{})
+			t := &s.Tolerations[len(s.Tolerations)-1]
+			return structObject(c, func(c *jsonCursor, key []byte) error {
+				switch string(key) {
+				case "key":
+					return c.stringValue(&t.Key)
+				case "operator":
+					return c.stringValue(&t.Operator)
+				}
+				return nil
+			})
+		})
+	case "containers":
+		s.Containers = nil
+		if c.null() {
+			return nil
+		}
+		s.Containers = []*container{}
+		return c.arrayElements(func(c *jsonCursor) error {
+			if c.null() {
+				s.Containers = append(s.Containers, nil)
+				return nil
+			}
+			ctr := &container{}
+			s.Containers = append(s.Containers, ctr)
+			return c.object(ctr.member)
+		})
+	}
+	return nil
+}
+
+func (ctr *container) member(c *jsonCursor, key []byte) error {
+	switch string(key) {
+	case "name":
+		return c.stringValue(&ctr.Name)
+	case "image":
+		return c.stringValue(&ctr.Image)
+	case "command":
+		return stringList(c, &ctr.Command)
+	case "args":
+		return stringList(c, &ctr.Args)
+	case "env":
+		ctr.Env = nil
+		if c.null() {
+			return nil
+		}
+		ctr.Env = []envVar{}
+		return c.arrayElements(func(c *jsonCursor) error {
+			ctr.Env = append(ctr.Env, envVar{})
+			e := &ctr.Env[len(ctr.Env)-1]
+			return structObject(c, func(c *jsonCursor, key []byte) error {
 				switch string(key) {
 				case "name":
-					return w.leaf(i, func(v []byte) error { return decodeString(v, &o.Metadata.Name) })
-				case "namespace":
-					return w.leaf(i, func(v []byte) error { return decodeString(v, &o.Metadata.Namespace) })
-				case "labels":
-					return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &o.Metadata.Labels) })
-				case "annotations":
-					return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &o.Metadata.Annotations) })
+					return c.stringValue(&e.Name)
+				case "value":
+					return c.stringValue(&e.Value)
+				case "valueFrom":
+					// As json.RawMessage has it: a copy of the bytes, null included.
+					start := c.pos
+					if err := c.skip(); err != nil {
+						return err
+					}
+					e.ValueFrom = bytes.Clone(c.data[start:c.pos])
 				}
-				return skipMember, nil
+				return nil
 			})
-		case "spec":
-			o.Spec = workloadSpec{}
-			return w.nullableObject(i, func(key []byte, i int) (int, error) {
-				if string(key) != "template" {
-					return skipMember, nil
-				}
-				o.Spec.Template = podTemplate{}
-				return o.Spec.Template.walk(w, i)
-			})
-		}
-		return skipMember, nil
-	})
-	if err == nil && skipSpace(data, end) != len(data) {
-		err = errUnexpectedJSON
+		})
 	}
+	return nil
+}
+
+// structObject reads an object into a struct: null leaves it as it is, as
+// encoding/json has it.
+func structObject(c *jsonCursor, fn memberFunc) error {
+	if c.null() {
+		return nil
+	}
+	return c.object(fn)
+}
+
+// stringList reads an array of strings (null: nil).
+func stringList(c *jsonCursor, into *[]string) error {
+	*into = nil
+	if c.null() {
+		return nil
+	}
+	list := []string{}
+	err := c.arrayElements(func(c *jsonCursor) error {
+		list = append(list, "")
+		return c.stringValue(&list[len(list)-1])
+	})
+	*into = list
 	return err
 }
 
-func (t *podTemplate) walk(w jsonWalk, i int) (int, error) {
-	return w.nullableObject(i, func(key []byte, i int) (int, error) {
-		switch string(key) {
-		case "metadata":
-			t.Metadata.Labels = nil
-			return w.nullableObject(i, func(key []byte, i int) (int, error) {
-				if string(key) != "labels" {
-					return skipMember, nil
-				}
-				return w.leaf(i, func(v []byte) error { return decodeStringMap(v, &t.Metadata.Labels) })
-			})
-		case "spec":
-			t.Spec = podSpec{}
-			return w.nullableObject(i, func(key []byte, i int) (int, error) {
-				switch string(key) {
-				case "tolerations":
-					return t.Spec.walkTolerations(w, i)
-				case "containers":
-					return t.Spec.walkContainers(w, i)
-				}
-				return skipMember, nil
-			})
+// arrayElements reads an array, calling fn for each element with the cursor
+// at its first byte; an element fn leaves unread is skipped. (It belongs
+// beside jsonCursor.array in members.go.)
+func (c *jsonCursor) arrayElements(fn func(c *jsonCursor) error) error {
+	if c.peek() != '[' {
+		return errUnexpectedJSON
+	}
+	if c.depth++; c.depth > maxJSONDepth {
+		return errUnexpectedJSON
+	}
+	c.pos++
+	if c.peek() == ']' {
+		c.pos++
+		c.depth--
+		return nil
+	}
+	for {
+		c.space()
+		start := c.pos
+		if err := fn(c); err != nil {
+			return err
 		}
-		return skipMember, nil
-	})
-}
-
-func (s *podSpec) walkContainers(w jsonWalk, i int) (int, error) {
-	s.Containers = nil
-	if w.isNull(i) {
-		return skipMember, nil
-	}
-	s.Containers = []*container{}
-	return w.array(i, func(i int) (int, error) {
-		if w.isNull(i) {
-			s.Containers = append(s.Containers, nil)
-			return skipMember, nil
-		}
-		c := &container{}
-		s.Containers = append(s.Containers, c)
-		return w.object(i, func(key []byte, i int) (int, error) {
-			switch string(key) {
-			case "name":
-				return w.leaf(i, func(v []byte) error { return decodeString(v, &c.Name) })
-			case "image":
-				return w.leaf(i, func(v []byte) error { return decodeString(v, &c.Image) })
-			case "command":
-				return w.strings(i, &c.Command)
-			case "args":
-				return w.strings(i, &c.Args)
-			case "env":
-				return c.walkEnv(w, i)
-			}
-			return skipMember, nil
-		})
-	})
-}
-
-func (s *podSpec) walkTolerations(w jsonWalk, i int) (int, error) {
-	s.Tolerations = nil
-	if w.isNull(i) {
-		return skipMember, nil
-	}
-	s.Tolerations = []toleration{}
-	return w.array(i, func(i int) (int, error) {
-		s.Tolerations = append(s.Tolerations, toleration{})
-		t := &s.Tolerations[len(s.Tolerations)-1]
-		return w.nullableObject(i, func(key []byte, i int) (int, error) {
-			switch string(key) {
-			case "key":
-				return w.string(i, &t.Key)
-			case "operator":
-				return w.string(i, &t.Operator)
-			}
-			return skipMember, nil
-		})
-	})
-}
-
-func (c *container) walkEnv(w jsonWalk, i int) (int, error) {
-	c.Env = nil
-	if w.isNull(i) {
-		return skipMember, nil
-	}
-	c.Env = []envVar{}
-	return w.array(i, func(i int) (int, error) {
-		c.Env = append(c.Env, envVar{})
-		e := &c.Env[len(c.Env)-1]
-		return w.nullableObject(i, func(key []byte, i int) (int, error) {
-			switch string(key) {
-			case "name":
-				return w.string(i, &e.Name)
-			case "value":
-				return w.string(i, &e.Value)
-			case "valueFrom":
-				// As json.RawMessage has it: a copy of the bytes, null included.
-				return w.leaf(i, func(v []byte) error { e.ValueFrom = bytes.Clone(v); return nil })
-			}
-			return skipMember, nil
-		})
-	})
-}
-
-// skipMember, returned by a jsonWalk callback, leaves the value to the walk,
-// which skips it.
-const skipMember = -1
-
-// jsonWalk walks valid JSON once, descending into the values its callbacks
-// ask for. Each callback gets the index where a value starts and returns the
-// index after it, or skipMember. Anything unexpected is errUnexpectedJSON.
-type jsonWalk struct{ data []byte }
-
-func (w jsonWalk) isNull(i int) bool {
-	return i < len(w.data) && w.data[i] == 'n'
-}
-
-// leaf hands the value at i to decode and returns the index after it.
-func (w jsonWalk) leaf(i int, decode func(value []byte) error) (int, error) {
-	end := skipValue(w.data, i)
-	if end < 0 {
-		return 0, errUnexpectedJSON
-	}
-	return end, decode(w.data[i:end])
-}
-
-// string decodes the string (or null, which leaves "") at i into into.
-func (w jsonWalk) string(i int, into *string) (int, error) {
-	if w.isNull(i) {
-		*into = ""
-		return skipMember, nil
-	}
-	if i >= len(w.data) || w.data[i] != '"' {
-		return 0, errUnexpectedJSON
-	}
-	return w.leaf(i, func(v []byte) error { return decodeString(v, into) })
-}
-
-// strings decodes the array of strings (or null) at i into into.
-func (w jsonWalk) strings(i int, into *[]string) (int, error) {
-	*into = nil
-	if w.isNull(i) {
-		return skipMember, nil
-	}
-	list := []string{}
-	end, err := w.array(i, func(i int) (int, error) {
-		list = append(list, "")
-		return w.string(i, &list[len(list)-1])
-	})
-	*into = list
-	return end, err
-}
-
-// nullableObject is object where null stands for an empty object, as for
-// encoding/json decoding into a struct.
-func (w jsonWalk) nullableObject(i int, member func(key []byte, i int) (int, error)) (int, error) {
-	if w.isNull(i) {
-		return skipMember, nil
-	}
-	return w.object(i, member)
-}
-
-// object calls member for each member of the object at i, with its key
-// (unescaped, valid only during the call) and the index of its value.
-func (w jsonWalk) object(i int, member func(key []byte, i int) (int, error)) (int, error) {
-	data := w.data
-	if i >= len(data) || data[i] != '{' {
-		return 0, errUnexpectedJSON
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return i + 1, nil
-	}
-	for i < len(data) {
-		if data[i] != '"' {
-			return 0, errUnexpectedJSON
-		}
-		keyEnd := skipString(data, i)
-		if keyEnd < 0 {
-			return 0, errUnexpectedJSON
-		}
-		key := data[i+1 : keyEnd-1]
-		// As eachMember: keys compare as encoding/json and JSON patch see them.
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			var unescaped string
-			if err := json.Unmarshal(data[i:keyEnd], &unescaped); err != nil {
-				return 0, errUnexpectedJSON
-			}
-			key = []byte(unescaped)
-		}
-		i = skipSpace(data, keyEnd)
-		if i >= len(data) || data[i] != ':' {
-			return 0, errUnexpectedJSON
-		}
-		i = skipSpace(data, i+1)
-		end, err := member(key, i)
-		if err != nil {
-			return 0, err
-		}
-		if end == skipMember {
-			if end = skipValue(data, i); end < 0 {
-				return 0, errUnexpectedJSON
+		if c.pos == start {
+			if err := c.skip(); err != nil {
+				return err
 			}
 		}
-		i = skipSpace(data, end)
-		if i >= len(data) {
-			break
-		}
-		switch data[i] {
+		switch c.peek() {
 		case ',':
-			i = skipSpace(data, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, errUnexpectedJSON
-		}
-	}
-	return 0, errUnexpectedJSON
-}
-
-// array calls element with the index of each element of the array at i.
-func (w jsonWalk) array(i int, element func(i int) (int, error)) (int, error) {
-	data := w.data
-	if i >= len(data) || data[i] != '[' {
-		return 0, errUnexpectedJSON
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == ']' {
-		return i + 1, nil
-	}
-	for i < len(data) {
-		end, err := element(i)
-		if err != nil {
-			return 0, err
-		}
-		if end == skipMember {
-			if end = skipValue(data, i); end < 0 {
-				return 0, errUnexpectedJSON
-			}
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) {
-			break
-		}
-		switch data[i] {
-		case ',':
-			i = skipSpace(data, i+1)
+			c.pos++
 		case ']':
-			return i + 1, nil
+			c.pos++
+			c.depth--
+			return nil
 		default:
-			return 0, errUnexpectedJSON
+			return errUnexpectedJSON
 		}
 	}
-	return 0, errUnexpectedJSON
 }
 
 // workloadDecodeError names the field of a workload that could not be read.

@@ -709,8 +709,8 @@ func FuzzWorkload(f *testing.F) {
 	})
 }
 
-// The member scan must read what the full decoder reads.
-func TestDecodeWorkloadMemberScanMatchesDecoder(t *testing.T) {
+// The one-pass cursor must read what the full decoder reads.
+func TestDecodeWorkloadCursorMatchesDecoder(t *testing.T) {
 	inputs := map[string][]byte{
 		"nulls":          []byte(`{"metadata":{"name":"x","labels":null,"annotations":{"a":null}},"spec":{"template":{"metadata":null,"spec":{"tolerations":null,"containers":[null,{"name":"c","env":null,"command":null}]}}}}`),
 		"empty lists":    []byte(`{"metadata":{},"spec":{"template":{"spec":{"tolerations":[],"containers":[{"env":[],"args":[]}]}}}}`),
@@ -732,8 +732,8 @@ func TestDecodeWorkloadMemberScanMatchesDecoder(t *testing.T) {
 	for name, data := range inputs {
 		t.Run(name, func(t *testing.T) {
 			scanned := &workloadObject{}
-			if err := scanned.decodeMembers(data); err != nil {
-				t.Fatalf("member scan: %v", err)
+			if err := readObjectDocument(data, scanned.member); err != nil {
+				t.Fatalf("cursor: %v", err)
 			}
 			decoded := &workloadObject{}
 			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, decoded); err != nil {
@@ -742,7 +742,7 @@ func TestDecodeWorkloadMemberScanMatchesDecoder(t *testing.T) {
 			if !reflect.DeepEqual(scanned, decoded) {
 				a, _ := json.Marshal(scanned)
 				b, _ := json.Marshal(decoded)
-				t.Errorf("member scan read\n%s\nthe decoder read\n%s", a, b)
+				t.Errorf("the cursor read\n%s\nthe decoder read\n%s", a, b)
 			}
 		})
 	}

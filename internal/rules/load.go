@@ -100,9 +100,9 @@ func (e *LoadError) Error() string {
 		b.WriteString(text)
 	}
 	if e.Err != nil {
-		// YAML parsers report several problems in one multi-line error.
+		// The YAML parser reports several problems in one multi-line error.
 		for _, l := range strings.Split(e.Err.Error(), "\n") {
-			if l = strings.TrimSpace(l); l != "" && l != "yaml: unmarshal errors:" {
+			if l = strings.TrimSpace(l); l != "" {
 				line(l)
 			}
 		}

@@ -8,9 +8,11 @@ import (
 	yamlv3 "go.yaml.in/yaml/v3"
 )
 
-// ShowEffective renders the effective policy (defaults merged) as YAML, with
-// a comment above every rule saying where it comes from: the built-in
-// defaults or the user's policy. `policy show` and `policy diff` print it.
+// ShowEffective renders the effective policy (defaults merged) as YAML. With
+// a source, a comment above every rule says where it comes from: the
+// built-in defaults or the user's policy (`policy show`); without, the YAML
+// is the policy alone, so that two sources of the same policy compare equal
+// (`policy diff`).
 func ShowEffective(p *Policy, source string) ([]byte, error) {
 	js, err := json.Marshal(p.Effective())
 	if err != nil {
@@ -21,7 +23,7 @@ func ShowEffective(p *Policy, source string) ([]byte, error) {
 		return nil, err
 	}
 	blockStyle(&doc)
-	if len(doc.Content) == 1 && doc.Content[0].Kind == yamlv3.MappingNode {
+	if source != "" && len(doc.Content) == 1 && doc.Content[0].Kind == yamlv3.MappingNode {
 		root := doc.Content[0]
 		root.HeadComment = fmt.Sprintf("Effective policy (source: %s; embedded defaults merged in).", source)
 		for i := 0; i+1 < len(root.Content); i += 2 {

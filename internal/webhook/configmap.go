@@ -146,7 +146,8 @@ func LoadPolicyConfigMap(cm *corev1.ConfigMap) (*rules.Policy, error) {
 		}
 		return nil, fmt.Errorf("configmap %s/%s: key %s is missing", cm.Namespace, cm.Name, PolicyKey)
 	}
-	p, err := rules.Load(PolicyKey, []byte(data))
+	// The source names the object and key, so that every error says where.
+	p, err := rules.Load(fmt.Sprintf("configmap %s/%s %s", cm.Namespace, cm.Name, PolicyKey), []byte(data))
 	if err != nil {
 		return nil, err
 	}
