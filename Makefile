@@ -32,6 +32,7 @@ BENCH_COUNT ?= 6
 UNIT_PKGS  = $(shell go list ./... | grep -v /e2e)
 
 GOLANGCI_LINT_VERSION := v2.15.0
+BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
 
 ##@ General
 
@@ -99,9 +100,14 @@ fuzz: ## Run every fuzz target for $(FUZZ_LONG).
 	$(MAKE) fuzz-smoke FUZZ_TIME=$(FUZZ_LONG)
 
 .PHONY: bench
-bench: ## Benchmarks (engine, policy size, server); results in bin/bench.txt, compare runs with benchstat.
-	mkdir -p $(BIN)
+bench: build control-plane ## Benchmarks: engine vs baseline, policy sizes, HTTPS server vs canned, dry-run latency through kube-apiserver.
 	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(UNIT_PKGS) | tee $(BIN)/bench.txt
+	HCP_BENCH=1 go test -count=1 -v -run '^TestDryRunLatency$$' ./e2e | grep -E 'latency|^(ok|FAIL)' | tee $(BIN)/bench-e2e.txt
+	@echo ">> compare with an earlier run: make benchstat OLD=old.txt (NEW defaults to $(BIN)/bench.txt)"
+
+.PHONY: benchstat
+benchstat: ## Compare benchmark results: make benchstat OLD=a.txt [NEW=b.txt].
+	go run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION) $(OLD) $(or $(NEW),$(BIN)/bench.txt)
 
 .PHONY: lint
 lint: ## gofmt, go vet and golangci-lint.

@@ -457,7 +457,7 @@ func (s *podSpec) member(c *jsonCursor, key []byte) error {
 		if c.null() {
 			return nil
 		}
-		s.Tolerations = []toleration{}
+		s.Tolerations = make([]toleration, 0, 4)
 		return c.arrayElements(func(c *jsonCursor) error {
 			s.Tolerations = append(s.Tolerations, toleration{})
 			t := &s.Tolerations[len(s.Tolerations)-1]
@@ -476,7 +476,7 @@ func (s *podSpec) member(c *jsonCursor, key []byte) error {
 		if c.null() {
 			return nil
 		}
-		s.Containers = []*container{}
+		s.Containers = make([]*container, 0, 2)
 		return c.arrayElements(func(c *jsonCursor) error {
 			if c.null() {
 				s.Containers = append(s.Containers, nil)
@@ -505,7 +505,7 @@ func (ctr *container) member(c *jsonCursor, key []byte) error {
 		if c.null() {
 			return nil
 		}
-		ctr.Env = []envVar{}
+		ctr.Env = make([]envVar, 0, 4)
 		return c.arrayElements(func(c *jsonCursor) error {
 			ctr.Env = append(ctr.Env, envVar{})
 			e := &ctr.Env[len(ctr.Env)-1]
@@ -545,7 +545,7 @@ func stringList(c *jsonCursor, into *[]string) error {
 	if c.null() {
 		return nil
 	}
-	list := []string{}
+	list := make([]string, 0, 8)
 	err := c.arrayElements(func(c *jsonCursor) error {
 		list = append(list, "")
 		return c.stringValue(&list[len(list)-1])
