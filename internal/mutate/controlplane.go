@@ -1,7 +1,6 @@
 package mutate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,7 +14,6 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
@@ -135,17 +133,7 @@ func ControlPlane(in Input) (Result, error) {
 // not exist. Of duplicate keys the last one wins, as in the API server and in
 // JSON patch.
 func decodeControlPlane(data []byte) (*controlPlaneObject, error) {
-	obj := &controlPlaneObject{}
-	if err := readObjectDocument(data, obj.member); err == nil {
-		return obj, nil
-	}
-	// Bad input, or a value of the wrong type: the full decoder says
-	// precisely what is wrong.
-	obj = &controlPlaneObject{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
-		return nil, objectDecodeError(err)
-	}
-	return obj, nil
+	return decodeObject[controlPlaneObject](data)
 }
 
 func (o *controlPlaneObject) member(c *jsonCursor, key []byte) error {
@@ -527,27 +515,6 @@ func (a *ingressAdmission) audit() {
 	if len(a.changes) > 0 {
 		a.AuditAnnotations["changes"] = strings.Join(a.changes, "; ")
 	}
-}
-
-// objectDecodeError names the field of an object that could not be read.
-func objectDecodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		name := typeErr.Field
-		if name == "" {
-			return fmt.Errorf("the object: expected %s, got %s", describeGoType(typeErr.Type), typeErr.Value)
-		}
-		// The decoder names a map, not the entry in it, when a value of the
-		// map has the wrong type.
-		if t := fieldType(reflect.TypeFor[controlPlaneObject](), name); t != nil && t.Kind() == reflect.Map && t != typeErr.Type {
-			return fmt.Errorf("%s: expected %s, got a map with a %s value", name, describeGoType(t), typeErr.Value)
-		}
-		return fmt.Errorf("%s: expected %s, got %s", name, describeGoType(typeErr.Type), typeErr.Value)
-	}
-	if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
-		return fmt.Errorf("the object is not valid JSON: %w (at byte %d)", err, offset)
-	}
-	return fmt.Errorf("decoding the object: %w", err)
 }
 
 // fieldType follows a dotted JSON field path through struct types, and

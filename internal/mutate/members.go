@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
 
@@ -134,18 +136,34 @@ func (c *jsonCursor) object(fn memberFunc) error {
 
 // array skips an array.
 func (c *jsonCursor) array() error {
+	return c.arrayElements(func(*jsonCursor) error { return nil })
+}
+
+// arrayElements reads an array, calling fn for each element with the cursor
+// at its first byte; an element fn leaves unread is skipped.
+func (c *jsonCursor) arrayElements(fn func(c *jsonCursor) error) error {
+	if c.peek() != '[' {
+		return errUnexpectedJSON
+	}
 	if c.depth++; c.depth > maxJSONDepth {
 		return errUnexpectedJSON
 	}
-	c.pos++ // [
+	c.pos++
 	if c.peek() == ']' {
 		c.pos++
 		c.depth--
 		return nil
 	}
 	for {
-		if err := c.skip(); err != nil {
+		c.space()
+		start := c.pos
+		if err := fn(c); err != nil {
 			return err
+		}
+		if c.pos == start {
+			if err := c.skip(); err != nil {
+				return err
+			}
 		}
 		switch c.peek() {
 		case ',':
@@ -355,4 +373,44 @@ func (c *jsonCursor) numberValue(into **float64) error {
 	}
 	*into = &f
 	return nil
+}
+
+// decodeObject reads an object of type T. The fast path reads only the
+// members T asks for; bad input, or a value of the wrong type, gets the full
+// case-sensitive decoder, whose error names the field.
+func decodeObject[T any, PT interface {
+	*T
+	member(c *jsonCursor, key []byte) error
+}](data []byte) (*T, error) {
+	obj := PT(new(T))
+	if err := readObjectDocument(data, obj.member); err == nil {
+		return obj, nil
+	}
+	obj = PT(new(T))
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
+		return nil, decodeError(err, reflect.TypeFor[T]())
+	}
+	return obj, nil
+}
+
+// decodeError names the field of an object of type root that could not be
+// read.
+func decodeError(err error, root reflect.Type) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		name := typeErr.Field
+		if name == "" {
+			return fmt.Errorf("the object: expected %s, got %s", describeGoType(typeErr.Type), typeErr.Value)
+		}
+		// The decoder names a map, not the entry in it, when a value of the
+		// map has the wrong type.
+		if t := fieldType(root, name); t != nil && t.Kind() == reflect.Map && t != typeErr.Type {
+			return fmt.Errorf("%s: expected %s, got a map with a %s value", name, describeGoType(t), typeErr.Value)
+		}
+		return fmt.Errorf("%s: expected %s, got %s", name, describeGoType(typeErr.Type), typeErr.Value)
+	}
+	if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
+		return fmt.Errorf("the object is not valid JSON: %w (at byte %d)", err, offset)
+	}
+	return fmt.Errorf("decoding the object: %w", err)
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
@@ -400,15 +398,7 @@ func setWarning(t ccmTarget, set []string) string {
 // keys the last one wins, as in JSON patch. Bad input gets the full decoder,
 // whose error names the field.
 func decodeWorkload(data []byte) (*workloadObject, error) {
-	obj := &workloadObject{}
-	if err := readObjectDocument(data, obj.member); err == nil {
-		return obj, nil
-	}
-	obj = &workloadObject{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, obj); err != nil {
-		return nil, workloadDecodeError(err)
-	}
-	return obj, nil
+	return decodeObject[workloadObject](data)
 }
 
 func (o *workloadObject) member(c *jsonCursor, key []byte) error {
@@ -552,65 +542,4 @@ func stringList(c *jsonCursor, into *[]string) error {
 	})
 	*into = list
 	return err
-}
-
-// arrayElements reads an array, calling fn for each element with the cursor
-// at its first byte; an element fn leaves unread is skipped. (It belongs
-// beside jsonCursor.array in members.go.)
-func (c *jsonCursor) arrayElements(fn func(c *jsonCursor) error) error {
-	if c.peek() != '[' {
-		return errUnexpectedJSON
-	}
-	if c.depth++; c.depth > maxJSONDepth {
-		return errUnexpectedJSON
-	}
-	c.pos++
-	if c.peek() == ']' {
-		c.pos++
-		c.depth--
-		return nil
-	}
-	for {
-		c.space()
-		start := c.pos
-		if err := fn(c); err != nil {
-			return err
-		}
-		if c.pos == start {
-			if err := c.skip(); err != nil {
-				return err
-			}
-		}
-		switch c.peek() {
-		case ',':
-			c.pos++
-		case ']':
-			c.pos++
-			c.depth--
-			return nil
-		default:
-			return errUnexpectedJSON
-		}
-	}
-}
-
-// workloadDecodeError names the field of a workload that could not be read.
-func workloadDecodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		name := typeErr.Field
-		if name == "" {
-			return fmt.Errorf("the object: expected %s, got %s", describeGoType(typeErr.Type), typeErr.Value)
-		}
-		// The decoder names a map, not the entry in it, when a value of the
-		// map has the wrong type.
-		if t := fieldType(reflect.TypeFor[workloadObject](), name); t != nil && t.Kind() == reflect.Map && t != typeErr.Type {
-			return fmt.Errorf("%s: expected %s, got a map with a %s value", name, describeGoType(t), typeErr.Value)
-		}
-		return fmt.Errorf("%s: expected %s, got %s", name, describeGoType(typeErr.Type), typeErr.Value)
-	}
-	if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
-		return fmt.Errorf("the object is not valid JSON: %w (at byte %d)", err, offset)
-	}
-	return fmt.Errorf("decoding the object: %w", err)
 }
