@@ -281,15 +281,6 @@ func policyGeneration(t *testing.T) float64 {
 	return n
 }
 
-// setPolicy rewrites the webhook's policy file (the way a ConfigMap volume
-// does: a new file renamed into place) and waits until the webhook has loaded
-// it. The base policy comes back when the test ends.
-func setPolicy(t *testing.T, policy string) {
-	t.Helper()
-	writePolicy(t, policy, true)
-	t.Cleanup(func() { writePolicy(t, basePolicy, true) })
-}
-
 // writePolicy writes the policy file atomically (rename) or in place, and
 // with wait, polls until the webhook's policy generation moves on.
 func writePolicy(t *testing.T, policy string, wait bool) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
+	"github.com/pmezard/go-difflib/difflib"
 )
 
 const skipLabel = "hcp-ingress.io/skip"
@@ -307,24 +308,13 @@ func unifiedDiff(before, after []byte) (string, error) {
 	if bytes.Equal(before, after) {
 		return "", nil
 	}
-	dir, err := os.MkdirTemp("", "hcp-ingress-demo-diff-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	a, b := filepath.Join(dir, "before"), filepath.Join(dir, "after")
-	if err := os.WriteFile(a, before, 0o600); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(b, after, 0o600); err != nil {
-		return "", err
-	}
-	out, err := exec.Command("diff", "-u", "--label", "without the webhook", "--label", "with the webhook", a, b).Output()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		return "", fmt.Errorf("diff: %w", err)
-	}
-	return string(out), nil
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A:        difflib.SplitLines(string(before)),
+		B:        difflib.SplitLines(string(after)),
+		FromFile: "without the webhook",
+		ToFile:   "with the webhook",
+		Context:  3,
+	})
 }
 
 func colorDiff(diff string) string {

@@ -228,7 +228,7 @@ func (w *Webhook) Metric(name, labels string) (float64, error) {
 			continue
 		}
 		// name{labels} value, or name value; label values may hold spaces.
-		metric, labelSet, value := line, "", ""
+		var metric, labelSet, value string
 		if end := strings.LastIndex(line, "}"); end > 0 && strings.Contains(line[:end], "{") {
 			open := strings.Index(line, "{")
 			metric, labelSet, value = line[:open], line[open+1:end], line[end+1:]

@@ -256,7 +256,7 @@ func SuggestedRule(class, controller string) string {
 // same string, double-quoted otherwise.
 func yamlKey(s string) string {
 	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/", r))
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && !strings.ContainsRune("-._/", r)
 	}) < 0
 	if plain {
 		switch strings.ToLower(s) {
