@@ -203,6 +203,12 @@ func TestPolicyConfigMap(t *testing.T) {
 		if readyz := readyzVerbose(t, w); !strings.Contains(readyz, "embedded default") {
 			t.Errorf("/readyz?verbose does not say the defaults are in force:\n%s", readyz)
 		}
+		eventually(t, "an Event says the defaults apply", func() string {
+			if events := policyEvents(t, "PolicyDefaults"); len(events) == 0 {
+				return "no PolicyDefaults Event"
+			}
+			return ""
+		})
 	})
 
 	t.Run("the policy flips 50 times under load: no failed or inconsistent admission", func(t *testing.T) {

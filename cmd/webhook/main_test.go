@@ -135,6 +135,11 @@ func TestBadInputExitsOneWithWhere(t *testing.T) {
 			args: []string{"policy", "validate", "-f", write("unknown.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClas: Warn\n")},
 			want: []string{"unknown.yaml", "onUnknownClas"},
 		},
+		"a denial names the document and the way out": {
+			args: []string{"mutate", "--policy", write("deny.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClass: Deny\n"),
+				"-f", examples + "controlplanes/traefik.yaml", "-f", examples + "ingressclasses/traefik.yaml"},
+			want: []string{"controlplanes/traefik.yaml: document 1 (K0smotronControlPlane default/traefik): denied", "IngressRouteTCP"},
+		},
 		"unknown command": {
 			args: []string{"frobnicate"},
 			want: []string{`unknown command "frobnicate"`},

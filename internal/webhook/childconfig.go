@@ -67,15 +67,18 @@ func ChildConfig(namespace, name, baseURL string, caBundle []byte, namespaces []
 		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
 		MatchConditions:         []admissionregistrationv1.MatchCondition{skipCondition, optOutCondition},
 	}
+	// Namespaces labelled hcp-ingress.io/skip=true never reach the webhook;
+	// the policy's namespace scope is applied here too, so workloads outside
+	// it cost the child's API server no call at all.
+	selector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "hcp-ingress.io/skip", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"},
+	}}}
 	if len(namespaces) > 0 && !slices.Contains(namespaces, "*") {
-		hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		selector.MatchExpressions = append(selector.MatchExpressions, metav1.LabelSelectorRequirement{
 			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: slices.Sorted(slices.Values(namespaces)),
-		}}}
-	} else {
-		hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-			Key: "hcp-ingress.io/skip", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"},
-		}}}
+		})
 	}
+	hook.NamespaceSelector = selector
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{

@@ -28,6 +28,8 @@ const PolicyKey = "policy.yaml"
 const (
 	ReasonPolicyLoaded  = "PolicyLoaded"
 	ReasonPolicyInvalid = "PolicyInvalid"
+	// ReasonPolicyDefaults is recorded on a deleted policy ConfigMap.
+	ReasonPolicyDefaults = "PolicyDefaults"
 )
 
 // PolicyConfigMap keeps the policy of one ConfigMap in force. It watches that
@@ -78,7 +80,16 @@ func (c *PolicyConfigMap) Run(ctx context.Context) error {
 	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.apply(obj) },
 		UpdateFunc: func(_, obj any) { c.apply(obj) },
-		DeleteFunc: func(any) { c.deleted() },
+		DeleteFunc: func(obj any) {
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			c.deleted()
+			if cm, ok := obj.(*corev1.ConfigMap); ok {
+				c.event(cm, corev1.EventTypeNormal, ReasonPolicyDefaults,
+					"policy ConfigMap deleted: the embedded default policy applies")
+			}
+		},
 	}); err != nil {
 		return err
 	}
