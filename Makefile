@@ -83,9 +83,8 @@ unit: ## Unit tests of the engine, rules, server and commands.
 	go test -count=1 $(UNIT_PKGS)
 
 .PHONY: e2e
-e2e: build control-plane ## End-to-end tests: real kube-apiserver + etcd + kubectl + the real binary.
-	go test -count=1 -timeout 25m -v ./e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; \
-	grep -qE '^(FAIL|panic)' $(BIN)/e2e.log && { tail -n 200 $(BIN)/e2e.log; exit 1; } || true
+e2e: build control-plane ## End-to-end tests: real kube-apiserver + etcd + kubectl + the real binary (log in bin/e2e.log).
+	go test -count=1 -timeout 25m -v ./e2e/... 2>&1 | tee $(BIN)/e2e.log
 
 .PHONY: fuzz-smoke
 fuzz-smoke: ## Run every fuzz target for $(FUZZ_TIME).
