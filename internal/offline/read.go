@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // Document is one object of the input, as JSON, with where it came from.
@@ -49,24 +48,26 @@ func qualifiedName(u *unstructured.Unstructured) string {
 // maxDocumentBytes bounds one document, like the API server's request limit.
 const maxDocumentBytes = 3 * 1024 * 1024
 
-// Read splits r into documents. YAML streams are split on "---"; a JSON
-// stream may hold several objects; List kinds are expanded into their items.
-// Empty documents are skipped.
+// Read splits r into documents: a YAML stream on "---", a JSON stream
+// object by object (apimachinery's YAML-or-JSON decoder tells them apart);
+// List kinds are expanded into their items. Documents that are empty or only
+// comments are skipped.
 func Read(file string, r io.Reader) ([]Document, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(r, 64*1024))
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReaderSize(r, 64*1024), 64*1024)
 	var docs []Document
 	for index := 1; ; index++ {
-		raw, err := reader.Read()
+		var raw json.RawMessage
+		err := decoder.Decode(&raw)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", file, index, err)
+			return nil, fmt.Errorf("%s: document %d: not valid YAML or JSON: %w", file, index, err)
 		}
 		if len(raw) > maxDocumentBytes {
 			return nil, fmt.Errorf("%s: document %d: %d bytes is larger than the %d bytes an API server accepts", file, index, len(raw), maxDocumentBytes)
 		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 			continue
 		}
 		more, err := decode(file, index, raw)
@@ -81,23 +82,7 @@ func Read(file string, r io.Reader) ([]Document, error) {
 	return docs, nil
 }
 
-// stripComments drops YAML comment lines, so a document of only comments
-// counts as empty.
-func stripComments(raw []byte) []byte {
-	var out []byte
-	for line := range bytes.Lines(raw) {
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
-			out = append(out, line...)
-		}
-	}
-	return out
-}
-
-func decode(file string, index int, raw []byte) ([]Document, error) {
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: document %d: not valid YAML or JSON: %w", file, index, err)
-	}
+func decode(file string, index int, js []byte) ([]Document, error) {
 	var object map[string]any
 	if err := json.Unmarshal(js, &object); err != nil {
 		return nil, fmt.Errorf("%s: document %d: not an object: %w", file, index, err)

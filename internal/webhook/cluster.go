@@ -102,7 +102,10 @@ type ControlPlaneCache struct {
 	lastLookup time.Time
 }
 
-const rediscoverEvery = 10 * time.Second
+const (
+	rediscoverEvery  = 10 * time.Second
+	cacheSyncTimeout = 2 * time.Second
+)
 
 // NewControlPlaneCache returns a cache whose informers run until ctx ends.
 func NewControlPlaneCache(ctx context.Context, cfg *rest.Config, log logr.Logger) (*ControlPlaneCache, error) {
@@ -171,6 +174,10 @@ func (c *ControlPlaneCache) informer(ctx context.Context, gk schema.GroupKind) (
 	if informer == nil {
 		return nil, nil
 	}
+	// Bounded well inside the webhook timeout, so that an API server that
+	// cannot be listed turns into a warning, not a timed-out admission.
+	ctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		return nil, fmt.Errorf("the %s cache has not synced yet", gk.Kind)
 	}
