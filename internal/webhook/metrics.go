@@ -3,6 +3,7 @@ package webhook
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -68,8 +69,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// NewRegisteredMetrics registers the metrics in controller-runtime's registry.
-func NewRegisteredMetrics() *Metrics { return NewMetrics(ctrlmetrics.Registry) }
+// RegisteredMetrics are the metrics registered in controller-runtime's
+// registry, which /metrics serves. A registry takes each metric once, so
+// every Serve in a process (tests and benchmarks start several) shares them.
+var RegisteredMetrics = sync.OnceValue(func() *Metrics { return NewMetrics(ctrlmetrics.Registry) })
 
 func (m *Metrics) admitted(target mutate.Target, outcome string, res *mutate.Result) {
 	if m == nil {

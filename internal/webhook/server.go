@@ -57,7 +57,7 @@ type Options struct {
 // gracefully, finishing requests in flight.
 func Serve(ctx context.Context, o Options) error {
 	log := o.Log
-	metrics := NewRegisteredMetrics()
+	metrics := RegisteredMetrics()
 	store := NewPolicyStore(metrics)
 	group, ctx := errgroup.WithContext(ctx)
 
@@ -66,6 +66,18 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	if o.PolicyConfigMap != "" && o.RestConfig == nil {
 		return errors.New("--policy-configmap needs an API server (--kubeconfig or in-cluster config)")
+	}
+
+	// The policy first: an invalid --policy-file is the error to report.
+	switch {
+	case o.PolicyFile != "":
+		file := &PolicyFile{Path: o.PolicyFile, Store: store, Log: log.WithName("policy")}
+		if err := file.Load(); err != nil {
+			return err // an invalid --policy-file at start is fatal
+		}
+		group.Go(func() error { return file.Run(ctx) })
+	case o.PolicyConfigMap == "":
+		store.Set(rules.Default(), EmbeddedSource)
 	}
 
 	// Certificate: loaded now (fatal if missing), reloaded when it changes.
@@ -100,17 +112,6 @@ func Serve(ctx context.Context, o Options) error {
 			}
 			group.Go(func() error { return configMap.Run(ctx) })
 		}
-	}
-
-	switch {
-	case o.PolicyFile != "":
-		file := &PolicyFile{Path: o.PolicyFile, Store: store, Log: log.WithName("policy")}
-		if err := file.Load(); err != nil {
-			return err // an invalid --policy-file at start is fatal
-		}
-		group.Go(func() error { return file.Run(ctx) })
-	case o.PolicyConfigMap == "":
-		store.Set(rules.Default(), EmbeddedSource)
 	}
 
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
