@@ -143,19 +143,9 @@ func (o *controlPlaneObject) member(c *jsonCursor, key []byte) error {
 	case "kind":
 		return c.stringValue(&o.Kind)
 	case "metadata":
-		o.Metadata = nil
-		if c.null() {
-			return nil
-		}
-		o.Metadata = &objectMeta{}
-		return c.object(o.Metadata.member)
+		return optionalObject(c, &o.Metadata)
 	case "spec":
-		o.Spec = nil
-		if c.null() {
-			return nil
-		}
-		o.Spec = &clusterSpec{}
-		return c.object(o.Spec.member)
+		return optionalObject(c, &o.Spec)
 	}
 	return nil
 }
@@ -181,12 +171,7 @@ func (s *clusterSpec) member(c *jsonCursor, key []byte) error {
 	case "version":
 		return c.stringValue(&s.Version)
 	case "ingress":
-		s.Ingress = nil
-		if c.null() {
-			return nil
-		}
-		s.Ingress = &ingressSpec{}
-		return c.object(s.Ingress.member)
+		return optionalObject(c, &s.Ingress)
 	case "service":
 		s.Service.Type = ""
 		if c.null() {

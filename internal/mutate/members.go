@@ -375,6 +375,21 @@ func (c *jsonCursor) numberValue(into **float64) error {
 	return nil
 }
 
+// optionalObject reads an object member into a new T through its member
+// function; null leaves *into nil.
+func optionalObject[T any, PT interface {
+	*T
+	member(c *jsonCursor, key []byte) error
+}](c *jsonCursor, into **T) error {
+	*into = nil
+	if c.null() {
+		return nil
+	}
+	v := PT(new(T))
+	*into = (*T)(v)
+	return c.object(v.member)
+}
+
 // decodeObject reads an object of type T. The fast path reads only the
 // members T asks for; bad input, or a value of the wrong type, gets the full
 // case-sensitive decoder, whose error names the field.

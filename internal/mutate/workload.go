@@ -404,12 +404,7 @@ func decodeWorkload(data []byte) (*workloadObject, error) {
 func (o *workloadObject) member(c *jsonCursor, key []byte) error {
 	switch string(key) {
 	case "metadata":
-		o.Metadata = nil
-		if c.null() {
-			return nil
-		}
-		o.Metadata = &objectMeta{}
-		return c.object(o.Metadata.member)
+		return optionalObject(c, &o.Metadata)
 	case "spec":
 		o.Spec = workloadSpec{}
 		return structObject(c, func(c *jsonCursor, key []byte) error {
