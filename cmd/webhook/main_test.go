@@ -197,3 +197,28 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, stdout)
 	}
 }
+
+func TestCerts(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := runCLI(t, "certs", "--host", "127.0.0.1", "--out-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"tls.crt", "tls.key", "ca.crt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	stdout, stderr, code := runCLI(t, "certs", "--secret", "hcp-ingress-system/hcp-ingress-webhook-tls")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"kind: Secret", "type: kubernetes.io/tls", "tls.crt:", "tls.key:", "ca.crt:", "namespace: hcp-ingress-system"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("Secret lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, _, code := runCLI(t, "certs"); code != 1 {
+		t.Errorf("certs without --out-dir or --secret: exit %d, want 1", code)
+	}
+}
