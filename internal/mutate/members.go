@@ -116,20 +116,8 @@ func (c *jsonCursor) object(fn memberFunc) error {
 				return err
 			}
 		}
-		if c.pos == start {
-			if err := c.skip(); err != nil {
-				return err
-			}
-		}
-		switch c.peek() {
-		case ',':
-			c.pos++
-		case '}':
-			c.pos++
-			c.depth--
-			return nil
-		default:
-			return errUnexpectedJSON
+		if done, err := c.afterValue(start, '}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -160,22 +148,31 @@ func (c *jsonCursor) arrayElements(fn func(c *jsonCursor) error) error {
 		if err := fn(c); err != nil {
 			return err
 		}
-		if c.pos == start {
-			if err := c.skip(); err != nil {
-				return err
-			}
-		}
-		switch c.peek() {
-		case ',':
-			c.pos++
-		case ']':
-			c.pos++
-			c.depth--
-			return nil
-		default:
-			return errUnexpectedJSON
+		if done, err := c.afterValue(start, ']'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// afterValue ends one member or element that started at start: it skips the
+// value when the callback left it unread, then reads the separator. It
+// reports done at the closing byte of the object or array.
+func (c *jsonCursor) afterValue(start int, closing byte) (done bool, err error) {
+	if c.pos == start {
+		if err := c.skip(); err != nil {
+			return false, err
+		}
+	}
+	switch c.peek() {
+	case ',':
+		c.pos++
+		return false, nil
+	case closing:
+		c.pos++
+		c.depth--
+		return true, nil
+	}
+	return false, errUnexpectedJSON
 }
 
 // skip reads any value.
