@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 )
@@ -196,3 +197,6 @@ func TestServeWithoutAPIServer(t *testing.T) {
 		}
 	})
 }
+
+// controller-runtime logs through a global logger; tests keep it quiet.
+func init() { ctrllog.SetLogger(logr.Discard()) }
