@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
@@ -205,10 +204,4 @@ func (c *ControlPlaneCache) startInformer(gk schema.GroupKind) (cache.SharedInde
 	c.informers[gk] = informer
 	c.log.Info("watching control planes", "resource", mapping.Resource.String())
 	return informer, nil
-}
-
-// clientsFor builds the typed client set used for IngressClasses, the policy
-// ConfigMap and Events.
-func clientsFor(cfg *rest.Config) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(cfg)
 }

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -164,5 +163,3 @@ func LoadPolicyConfigMap(cm *corev1.ConfigMap) (*rules.Policy, error) {
 	}
 	return p, nil
 }
-
-var errNoObject = errors.New("no object in the request")

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -94,7 +95,7 @@ func Serve(ctx context.Context, o Options) error {
 		configMap     *PolicyConfigMap
 	)
 	if o.RestConfig != nil {
-		clients, err := clientsFor(o.RestConfig)
+		clients, err := kubernetes.NewForConfig(o.RestConfig)
 		if err != nil {
 			return err
 		}

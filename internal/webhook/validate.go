@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -18,6 +19,8 @@ import (
 // the policy is the webhook configuration's business (namespace selector and
 // a matchCondition on the name).
 type PolicyValidator struct{}
+
+var errNoObject = errors.New("no object in the request")
 
 var _ admission.Handler = (*PolicyValidator)(nil)
 
