@@ -26,21 +26,26 @@ import (
 // admissionRequestBody is the body of an AdmissionReview request for object.
 func admissionRequestBody(b *testing.B, object []byte) []byte {
 	b.Helper()
-	review := admissionv1.AdmissionReview{
+	return reviewBody(b, &admissionv1.AdmissionRequest{
+		UID:       types.UID("5f0e2c1d-8a47-4b6e-9d3a-7c2b1e0f4a96"),
+		Kind:      metav1.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta1", Kind: "K0smotronControlPlane"},
+		Resource:  metav1.GroupVersionResource{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta1", Resource: "k0smotroncontrolplanes"},
+		Name:      "tenant-blue-cp",
+		Namespace: "tenants",
+		Operation: admissionv1.Create,
+		UserInfo:  authenticationv1.UserInfo{Username: "system:serviceaccount:kcm-system:kcm-controller-manager", Groups: []string{"system:serviceaccounts", "system:authenticated"}},
+		Object:    runtime.RawExtension{Raw: object},
+		Options:   runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply"}`)},
+	})
+}
+
+// reviewBody is the body the API server sends for req.
+func reviewBody(b *testing.B, req *admissionv1.AdmissionRequest) []byte {
+	b.Helper()
+	body, err := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:       types.UID("5f0e2c1d-8a47-4b6e-9d3a-7c2b1e0f4a96"),
-			Kind:      metav1.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta1", Kind: "K0smotronControlPlane"},
-			Resource:  metav1.GroupVersionResource{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta1", Resource: "k0smotroncontrolplanes"},
-			Name:      "tenant-blue-cp",
-			Namespace: "tenants",
-			Operation: admissionv1.Create,
-			UserInfo:  authenticationv1.UserInfo{Username: "system:serviceaccount:kcm-system:kcm-controller-manager", Groups: []string{"system:serviceaccounts", "system:authenticated"}},
-			Object:    runtime.RawExtension{Raw: object},
-			Options:   runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply"}`)},
-		},
-	}
-	body, err := json.Marshal(review)
+		Request:  req,
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,17 +74,14 @@ func encodeResponse(b *testing.B, req *admissionv1.AdmissionRequest, resp *admis
 	return out
 }
 
-// admitControlPlane is one whole admission through the engine.
-func admitControlPlane(b *testing.B, body []byte, policy *rules.Policy, classes rules.IngressClasses) []byte {
+// admit is one whole admission through engine: decode the review, run the
+// engine on its object with the rest of in, encode the response with the
+// patch, warnings and audit annotations.
+func admit(b *testing.B, body []byte, engine func(Input) (Result, error), in Input) []byte {
 	review := decodeReview(b, body)
 	req := review.Request
-	res, err := ControlPlane(Input{
-		Object:    req.Object.Raw,
-		Operation: string(req.Operation),
-		Namespace: req.Namespace,
-		Policy:    policy,
-		Classes:   classes,
-	})
+	in.Object, in.Operation, in.Namespace = req.Object.Raw, string(req.Operation), req.Namespace
+	res, err := engine(in)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,6 +98,11 @@ func admitControlPlane(b *testing.B, body []byte, policy *rules.Policy, classes 
 		resp.Patch, resp.PatchType = patch, &patchType
 	}
 	return encodeResponse(b, req, resp)
+}
+
+// admitControlPlane is one whole admission of a control plane.
+func admitControlPlane(b *testing.B, body []byte, policy *rules.Policy, classes rules.IngressClasses) []byte {
+	return admit(b, body, ControlPlane, Input{Policy: policy, Classes: classes})
 }
 
 func BenchmarkAdmissionBaseline_ControlPlane(b *testing.B) {

@@ -8,9 +8,6 @@ import (
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
-// defaultIngressPort is k0smotron's default for spec.ingress.port.
-const defaultIngressPort = 443
-
 // IngressAPIServer returns the host and port at which a control plane's API
 // server is reachable through its Ingress: spec.ingress.apiHost and
 // spec.ingress.port (443 when unset). ok is false when the object has no
@@ -31,7 +28,7 @@ func IngressAPIServer(object map[string]any) (api *rules.APIServer, ok bool, err
 	if host == "" {
 		return nil, false, nil
 	}
-	port := int64(defaultIngressPort)
+	port := int64(rules.DefaultAPIServerPort) // k0smotron's default for spec.ingress.port
 	switch p := ingress["port"].(type) {
 	case nil:
 	case int64:

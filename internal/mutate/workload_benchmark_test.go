@@ -1,7 +1,7 @@
 package mutate
 
 import (
-	"encoding/json"
+	"strings"
 	"testing"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
@@ -77,29 +77,22 @@ func admissionReviewBody(b *testing.B) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	review := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID:             "0d9e1c7a-51b4-4e6f-8a3d-7c2b9f0e4a61",
-			Kind:            metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
-			Resource:        metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"},
-			RequestKind:     &metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
-			RequestResource: &metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"},
-			Name:            "openstack-cloud-controller-manager",
-			Namespace:       "kube-system",
-			Operation:       admissionv1.Create,
-			UserInfo: authenticationv1.UserInfo{
-				Username: "kubernetes-admin",
-				Groups:   []string{"kubeadm:cluster-admins", "system:authenticated"},
-			},
-			Object:  runtime.RawExtension{Raw: object},
-			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
+	body := reviewBody(b, &admissionv1.AdmissionRequest{
+		UID:             "0d9e1c7a-51b4-4e6f-8a3d-7c2b9f0e4a61",
+		Kind:            metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+		Resource:        metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"},
+		RequestKind:     &metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+		RequestResource: &metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"},
+		Name:            "openstack-cloud-controller-manager",
+		Namespace:       "kube-system",
+		Operation:       admissionv1.Create,
+		UserInfo: authenticationv1.UserInfo{
+			Username: "kubernetes-admin",
+			Groups:   []string{"kubeadm:cluster-admins", "system:authenticated"},
 		},
-	}
-	body, err := json.Marshal(review)
-	if err != nil {
-		b.Fatal(err)
-	}
+		Object:  runtime.RawExtension{Raw: object},
+		Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply","fieldValidation":"Strict"}`)},
+	})
 	b.ReportMetric(float64(len(object)), "object-bytes")
 	return body
 }
@@ -111,17 +104,8 @@ func BenchmarkAdmissionBaseline_Workload(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var review admissionv1.AdmissionReview
-		if err := json.Unmarshal(body, &review); err != nil {
-			b.Fatal(err)
-		}
-		out := admissionv1.AdmissionReview{
-			TypeMeta: review.TypeMeta,
-			Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true},
-		}
-		if _, err := json.Marshal(out); err != nil {
-			b.Fatal(err)
-		}
+		review := decodeReview(b, body)
+		encodeResponse(b, review.Request, &admissionv1.AdmissionResponse{Allowed: true})
 	}
 }
 
@@ -130,59 +114,21 @@ func BenchmarkAdmissionBaseline_Workload(b *testing.B) {
 // warnings and audit annotations.
 func BenchmarkWorkloadAdmission(b *testing.B) {
 	body := admissionReviewBody(b)
-	policy := rules.Default()
-	api := &rules.APIServer{Host: "api.example.com", Port: 443}
-	patchType := admissionv1.PatchTypeJSONPatch
+	in := Input{Policy: rules.Default(), APIServer: &rules.APIServer{Host: "api.example.com", Port: 443}}
+	if out := admit(b, body, Workload, in); !strings.Contains(string(out), `"patch"`) {
+		b.Fatal("no patch")
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var review admissionv1.AdmissionReview
-		if err := json.Unmarshal(body, &review); err != nil {
-			b.Fatal(err)
-		}
-		req := review.Request
-		res, err := Workload(Input{
-			Object:    req.Object.Raw,
-			Operation: string(req.Operation),
-			Namespace: req.Namespace,
-			Policy:    policy,
-			APIServer: api,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(res.Patch) == 0 {
-			b.Fatal("no patch")
-		}
-		patch, err := json.Marshal(res.Patch)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := admissionv1.AdmissionReview{
-			TypeMeta: review.TypeMeta,
-			Response: &admissionv1.AdmissionResponse{
-				UID:              req.UID,
-				Allowed:          true,
-				Patch:            patch,
-				PatchType:        &patchType,
-				Warnings:         res.Warnings,
-				AuditAnnotations: res.AuditAnnotations,
-			},
-		}
-		if _, err := json.Marshal(out); err != nil {
-			b.Fatal(err)
-		}
+		admit(b, body, Workload, in)
 	}
 }
 
 // BenchmarkWorkloadEngine is the engine alone on the same object, for
 // profiling what the engine adds to the round trip.
 func BenchmarkWorkloadEngine(b *testing.B) {
-	body := admissionReviewBody(b)
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		b.Fatal(err)
-	}
+	review := decodeReview(b, admissionReviewBody(b))
 	in := Input{
 		Object:    review.Request.Object.Raw,
 		Operation: "CREATE",
