@@ -35,6 +35,11 @@ BENCH_COUNT ?= 6
 UNIT_PKGS  = $(shell go list ./... | grep -v /e2e)
 
 GOLANGCI_LINT_VERSION := v2.15.0
+
+# Each area (image, chart, ingress controller, fleet, soak) keeps its targets in
+# mk/<area>.mk and appends the targets `make test` must run to TEST_TARGETS.
+TEST_TARGETS :=
+include $(sort $(wildcard mk/*.mk))
 BENCHSTAT_VERSION     := v0.0.0-20260908200009-22c9c6c9d4da
 
 ##@ General
@@ -79,7 +84,7 @@ $(BIN)/etcd: tools/etcd/go.mod
 ##@ Test
 
 .PHONY: test
-test: unit fuzz-smoke e2e ## All tests: unit, a short run of every fuzz target, e2e on a real control plane.
+test: unit fuzz-smoke e2e $(TEST_TARGETS) ## All tests: unit, a short run of every fuzz target, e2e on a real control plane, and each area's own suite.
 
 .PHONY: unit
 unit: ## Unit tests of the engine, rules, server and commands.
