@@ -37,6 +37,12 @@ type WebhookOptions struct {
 	// NoReadyWait returns as soon as the process runs, for tests of a
 	// webhook that must not become ready (an invalid policy at start).
 	NoReadyWait bool
+	// MetricsSecure leaves /metrics on its secure default (HTTPS with
+	// TokenReview authentication and SubjectAccessReview authorization);
+	// otherwise the test webhook serves plain HTTP metrics that Metric reads.
+	MetricsSecure bool
+	// ExtraArgs are appended to the serve command line.
+	ExtraArgs []string
 }
 
 // Webhook is a running `hcp-ingress-webhook serve` on 127.0.0.1.
@@ -51,7 +57,8 @@ type Webhook struct {
 	CAFile string
 	// ProbeURL is http://127.0.0.1:<port> of /healthz and /readyz.
 	ProbeURL string
-	// MetricsURL is http://127.0.0.1:<port> of /metrics.
+	// MetricsURL is http://127.0.0.1:<port> of /metrics (https with
+	// WebhookOptions.MetricsSecure).
 	MetricsURL string
 	LogFile    string
 
@@ -92,6 +99,11 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
 	}
+	if o.MetricsSecure {
+		w.MetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+	} else {
+		args = append(args, "--metrics-secure=false")
+	}
 	if o.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", o.Kubeconfig)
 	}
@@ -101,6 +113,7 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 	if o.PolicyConfigMap != "" {
 		args = append(args, "--policy-configmap", o.PolicyConfigMap)
 	}
+	args = append(args, o.ExtraArgs...)
 	logFile, err := os.Create(w.LogFile)
 	if err != nil {
 		return nil, err

@@ -13,9 +13,10 @@ import (
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
-// ClassSource returns the current view of IngressClasses, nil when they
-// cannot be read (no cluster, or the cache has not synced).
-type ClassSource func() rules.IngressClasses
+// ClassSource returns the current view of IngressClasses: nil, nil when there
+// is no cluster to read them from (classes are then guessed, with a warning);
+// an error while the view is syncing (nothing may be guessed then).
+type ClassSource func() (rules.IngressClasses, error)
 
 // ControlPlaneLookup finds the ingress API server of the control plane
 // NAMESPACE/NAME in the management cluster (management-hosted topology).
@@ -69,8 +70,14 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 		Namespace: req.Namespace,
 		Policy:    state.Policy,
 	}
-	if a.Classes != nil {
-		in.Classes = a.Classes()
+	if a.Classes != nil && a.Target == mutate.TargetControlPlane {
+		classes, err := a.Classes()
+		if err != nil {
+			// Not ready: failurePolicy decides, and the client retries.
+			a.Metrics.admitted(a.Target, "error", nil)
+			return admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("hcp-ingress: %w; retry shortly", err))
+		}
+		in.Classes = classes
 	}
 	var notes []string
 	if ref, ok := ctx.Value(controlPlaneKey{}).(controlPlaneRef); ok {

@@ -101,14 +101,19 @@ func TestAdmitter(t *testing.T) {
 			allowed:  false, code: http.StatusServiceUnavailable,
 		},
 		"class haproxy served by the community controller": {
-			admitter: Admitter{Target: mutate.TargetControlPlane, Classes: func() rules.IngressClasses { return community }},
+			admitter: Admitter{Target: mutate.TargetControlPlane, Classes: func() (rules.IngressClasses, error) { return community, nil }},
 			req:      request(admissionv1.Create, "tenants", haproxyControlPlane),
 			allowed:  true, patchHas: "haproxy-ingress.github.io/ssl-passthrough", warningHas: "haproxy-ingress.github.io/ssl-passthrough",
 		},
 		"class haproxy with no IngressClass readable is guessed": {
-			admitter: Admitter{Target: mutate.TargetControlPlane, Classes: func() rules.IngressClasses { return nil }},
+			admitter: Admitter{Target: mutate.TargetControlPlane, Classes: func() (rules.IngressClasses, error) { return nil, nil }},
 			req:      request(admissionv1.Create, "tenants", haproxyControlPlane),
 			allowed:  true, patchHas: "haproxy.org/ssl-passthrough",
+		},
+		"class haproxy while the IngressClass view is syncing is never guessed": {
+			admitter: Admitter{Target: mutate.TargetControlPlane, Classes: func() (rules.IngressClasses, error) { return nil, errClassesSyncing }},
+			req:      request(admissionv1.Create, "tenants", haproxyControlPlane),
+			allowed:  false, code: http.StatusServiceUnavailable,
 		},
 		"an object the engine cannot read is let through with the reason": {
 			admitter: Admitter{Target: mutate.TargetControlPlane},

@@ -87,7 +87,7 @@ func (m *Metrics) admitted(target mutate.Target, outcome string, res *mutate.Res
 	}
 	switch outcome {
 	case "patched":
-		m.mutations.WithLabelValues(string(target), res.Rule).Inc()
+		m.mutations.WithLabelValues(string(target), metricRule(target, res.Rule)).Inc()
 	case "denied":
 		m.denials.WithLabelValues(string(target)).Inc()
 	}
@@ -122,4 +122,16 @@ func (m *Metrics) certificateLoaded(cert tls.Certificate) {
 		}
 	}
 	m.certNotAfter.Set(float64(leaf.NotAfter.Unix()))
+}
+
+// metricRule is the rule label of hcp_ingress_mutations_total. A control
+// plane's rule is a key of the policy (ingressClasses/C, controllers/P,
+// classGuesses/C), bounded by the policy; a workload's record names the
+// containers that got the variables, which the request controls, so its label
+// is the fixed "ccm": label values never carry strings from a request.
+func metricRule(target mutate.Target, rule string) string {
+	if target == mutate.TargetWorkload {
+		return "ccm"
+	}
+	return rule
 }

@@ -13,16 +13,21 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/informers"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
@@ -49,18 +54,36 @@ type Options struct {
 	RestConfig             *rest.Config
 	MetricsBindAddress     string // "0" disables
 	HealthProbeBindAddress string // "0" disables
+	// MetricsSecure serves /metrics over HTTPS behind controller-runtime's
+	// authentication and authorization filter (TokenReview and
+	// SubjectAccessReview); false serves plain HTTP.
+	MetricsSecure bool
+	// LeaderElect elects one replica for the work only one may do (fleet
+	// wiring, certificate rotation); admission runs on every replica.
+	LeaderElect             bool
+	LeaderElectionNamespace string
 	// Namespace is the webhook's own namespace, never mutated.
 	Namespace string
 	Log       logr.Logger
 }
 
+// LeaderElectionID names the Lease the replicas elect a leader with.
+const LeaderElectionID = "hcp-ingress-webhook"
+
 // Serve runs the admission server until ctx ends, then shuts down
 // gracefully, finishing requests in flight.
+//
+// With an API server it runs on a controller-runtime manager: one cache
+// (IngressClasses, control planes trimmed by controlplanes.Transform) started
+// with the server, readiness that waits for it, and leader election for what
+// only one replica may do. Without one (serve --policy-file on a laptop or in
+// a child cluster before its API is reachable) the same runnables run on
+// their own.
 func Serve(ctx context.Context, o Options) error {
 	log := o.Log
 	metrics := RegisteredMetrics()
 	store := NewPolicyStore(metrics)
-	group, ctx := errgroup.WithContext(ctx)
+	var runnables []manager.Runnable
 
 	if o.PolicyFile != "" && o.PolicyConfigMap != "" {
 		return errors.New("--policy-file and --policy-configmap are exclusive")
@@ -76,7 +99,7 @@ func Serve(ctx context.Context, o Options) error {
 		if err := file.Load(); err != nil {
 			return err // an invalid --policy-file at start is fatal
 		}
-		group.Go(func() error { return file.Run(ctx) })
+		runnables = append(runnables, everyReplica(file.Run))
 	case o.PolicyConfigMap == "":
 		store.Set(rules.Default(), EmbeddedSource)
 	}
@@ -87,41 +110,61 @@ func Serve(ctx context.Context, o Options) error {
 		return fmt.Errorf("serving certificate in %s: %w", o.CertDir, err)
 	}
 	certs.RegisterCallback(metrics.certificateLoaded)
-	group.Go(func() error { return certs.Start(ctx) })
+	runnables = append(runnables, everyReplica(certs.Start))
 
 	var (
+		mgr           manager.Manager
 		classes       *IngressClassCache
 		controlPlanes ControlPlaneLookup
-		configMap     *PolicyConfigMap
+		checks        []ReadinessCheck
 	)
 	if o.RestConfig != nil {
-		clients, err := kubernetes.NewForConfig(o.RestConfig)
+		mgr, err = ctrl.NewManager(o.RestConfig, manager.Options{
+			Scheme: clientgoscheme.Scheme,
+			Logger: log,
+			// One cache for everything the webhook reads; control planes are
+			// trimmed to what is read (a k0sConfig is ~10 KB each).
+			Cache: cache.Options{DefaultTransform: controlplanes.Transform},
+			// Metrics and probes are served below, the same way with or
+			// without a cluster.
+			Metrics:                       metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress:        "0",
+			LeaderElection:                o.LeaderElect && o.needsLeader(),
+			LeaderElectionID:              LeaderElectionID,
+			LeaderElectionNamespace:       o.leaderElectionNamespace(),
+			LeaderElectionReleaseOnCancel: true,
+		})
+		if err != nil {
+			return fmt.Errorf("creating the controller manager: %w", err)
+		}
+		classes = NewIngressClassCache(mgr.GetCache())
+		dc, err := discovery.NewDiscoveryClientForConfig(o.RestConfig)
 		if err != nil {
 			return err
 		}
-		factory := informers.NewSharedInformerFactory(clients, 0)
-		classes = NewIngressClassCache(factory)
-		factory.Start(ctx.Done())
-		cp, err := NewControlPlaneCache(ctx, o.RestConfig, log.WithName("controlplanes"))
-		if err != nil {
-			return err
-		}
-		controlPlanes = cp
+		watcher := controlplanes.NewWatcher(mgr.GetCache(), dc, log.WithName("controlplanes"))
+		controlPlanes = &ControlPlaneCache{Watcher: watcher}
+		runnables = append(runnables, classes, watcher)
+		checks = append(checks,
+			ReadinessCheck{Name: "ingressclasses", Check: classes.Synced},
+			ReadinessCheck{Name: "controlplanes", Check: watcher.Synced})
 		if o.PolicyConfigMap != "" {
-			if configMap, err = NewPolicyConfigMap(o.PolicyConfigMap, clients, store, log.WithName("policy")); err != nil {
+			clients, err := kubernetes.NewForConfig(o.RestConfig)
+			if err != nil {
 				return err
 			}
-			group.Go(func() error { return configMap.Run(ctx) })
+			configMap, err := NewPolicyConfigMap(o.PolicyConfigMap, clients, store, log.WithName("policy"))
+			if err != nil {
+				return err
+			}
+			runnables = append(runnables, everyReplica(configMap.Run))
 		}
 	}
 
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host: o.BindAddress,
-		Port: o.Port,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = tls.VersionTLS12
-			c.GetCertificate = certs.GetCertificate
-		}},
+		Host:    o.BindAddress,
+		Port:    o.Port,
+		TLSOpts: []func(*tls.Config){minTLS12, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate }},
 	})
 	classView := ClassSource(classes.View)
 	admitter := func(target mutate.Target, cps ControlPlaneLookup) *Admitter {
@@ -130,70 +173,144 @@ func Serve(ctx context.Context, o Options) error {
 	srv.Register(PathControlPlane, &admission.Webhook{Handler: admitter(mutate.TargetControlPlane, nil)})
 	srv.Register(PathWorkload, &admission.Webhook{Handler: admitter(mutate.TargetWorkload, nil)})
 	srv.Register(PathWorkloadControlPlane, &admission.Webhook{
-		Handler:         admitter(mutate.TargetWorkload, nonNilLookup(controlPlanes)),
+		Handler:         admitter(mutate.TargetWorkload, controlPlanes),
 		WithContextFunc: withControlPlaneFromPath,
 	})
 	srv.Register(PathValidatePolicy, &admission.Webhook{Handler: &PolicyValidator{}})
-	group.Go(func() error { return srv.Start(ctx) })
+	runnables = append(runnables, srv)
 
-	readiness := &Readiness{Policies: store, WebhookStarted: srv.StartedChecker(), ConfigMap: configMap}
+	readiness := &Readiness{Policies: store, WebhookStarted: srv.StartedChecker(), Checks: checks}
 	probes := http.NewServeMux()
 	probes.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	probes.Handle("/readyz", readiness)
-	if err := serveHTTP(ctx, group, o.HealthProbeBindAddress, probes, log.WithName("probes")); err != nil {
+	if r, err := plainHTTP(o.HealthProbeBindAddress, probes, log.WithName("probes")); err != nil {
 		return err
+	} else if r != nil {
+		runnables = append(runnables, r)
 	}
-	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}))
-	if err := serveHTTP(ctx, group, o.MetricsBindAddress, metricsMux, log.WithName("metrics")); err != nil {
+	if r, err := metricsServer(o, log.WithName("metrics")); err != nil {
 		return err
+	} else if r != nil {
+		runnables = append(runnables, r)
 	}
+
 	log.Info("serving", "address", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.Port)),
-		"cluster", o.RestConfig != nil, "policyFile", o.PolicyFile, "policyConfigMap", o.PolicyConfigMap)
+		"cluster", o.RestConfig != nil, "policyFile", o.PolicyFile, "policyConfigMap", o.PolicyConfigMap,
+		"metricsSecure", o.MetricsSecure)
+	if mgr != nil {
+		for _, r := range runnables {
+			if err := mgr.Add(r); err != nil {
+				return err
+			}
+		}
+		return mgr.Start(ctx)
+	}
+	group, ctx := errgroup.WithContext(ctx)
+	for _, r := range runnables {
+		group.Go(func() error { return r.Start(ctx) })
+	}
 	return group.Wait()
 }
 
-// nonNilLookup keeps a typed nil out of the interface.
-func nonNilLookup(l ControlPlaneLookup) ControlPlaneLookup {
-	if cp, ok := l.(*ControlPlaneCache); ok && cp == nil {
-		return nil
-	}
-	return l
+// needsLeader reports whether anything that only one replica may do is on.
+func (o Options) needsLeader() bool {
+	return false
 }
 
-// serveHTTP serves handler on address until ctx ends; "0" or "" disables it.
-func serveHTTP(ctx context.Context, group *errgroup.Group, address string, handler http.Handler, log logr.Logger) error {
+// leaderElectionNamespace is where the Lease lives: the flag, else the
+// webhook's own namespace, else the install's default namespace (serve run
+// outside a cluster).
+func (o Options) leaderElectionNamespace() string {
+	switch {
+	case o.LeaderElectionNamespace != "":
+		return o.LeaderElectionNamespace
+	case o.Namespace != "":
+		return o.Namespace
+	default:
+		return "hcp-ingress-system"
+	}
+}
+
+func minTLS12(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }
+
+// everyReplica is a runnable that runs on every replica, leader or not.
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (f everyReplica) NeedLeaderElection() bool        { return false }
+
+// metricsServer serves /metrics (controller-runtime's registry, where ours are
+// registered too). Secure by default: HTTPS, and every request authenticated
+// with a TokenReview and authorized with a SubjectAccessReview for GET
+// /metrics, as kubebuilder projects do. Without an API server nothing can
+// authenticate, so secure metrics are then off, with a log line.
+func metricsServer(o Options, log logr.Logger) (manager.Runnable, error) {
+	if o.MetricsBindAddress == "" || o.MetricsBindAddress == "0" {
+		return nil, nil
+	}
+	opts := metricsserver.Options{BindAddress: o.MetricsBindAddress}
+	var httpClient *http.Client
+	if o.MetricsSecure {
+		if o.RestConfig == nil {
+			log.Info("no API server to authenticate metrics requests with: /metrics is off (use --metrics-secure=false to serve it over plain HTTP)")
+			return nil, nil
+		}
+		var err error
+		if httpClient, err = rest.HTTPClientFor(o.RestConfig); err != nil {
+			return nil, err
+		}
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		opts.TLSOpts = []func(*tls.Config){minTLS12}
+	}
+	srv, err := metricsserver.NewServer(opts, o.RestConfig, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("metrics server on %s: %w", o.MetricsBindAddress, err)
+	}
+	return srv, nil
+}
+
+// plainHTTP is a runnable serving handler over plain HTTP on address until
+// its context ends; "0" or "" disables it. The kubelet probes over HTTP.
+func plainHTTP(address string, handler http.Handler, log logr.Logger) (manager.Runnable, error) {
 	if address == "" || address == "0" {
-		return nil
+		return nil, nil
 	}
 	listener, err := net.Listen("tcp", address)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", address, err)
+		return nil, fmt.Errorf("listening on %s: %w", address, err)
 	}
-	server := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	group.Go(func() error {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return server.Shutdown(shutdown)
-	})
-	group.Go(func() error {
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	return everyReplica(func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = server.Shutdown(shutdown)
+		}()
 		log.Info("listening", "address", listener.Addr().String())
 		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
-	})
-	return nil
+	}), nil
 }
 
-// Readiness is /readyz: ready once a policy and the serving certificate are
-// loaded and the webhook server answers TLS. `?verbose` lists every check and
+// Readiness is /readyz: ready once a policy is loaded, the webhook server
+// answers TLS, and every view in Checks has synced. `?verbose` lists every check and
 // the policy in force with its generation and the last load error.
 type Readiness struct {
 	Policies       *PolicyStore
 	WebhookStarted func(*http.Request) error
-	ConfigMap      *PolicyConfigMap
+	// Checks are the views the webhook decides from (IngressClasses, control
+	// planes, the serving certificate): not ready until each returns nil.
+	Checks []ReadinessCheck
+}
+
+// ReadinessCheck is one named condition of /readyz.
+type ReadinessCheck struct {
+	Name  string
+	Check func() error
 }
 
 func (r *Readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -222,6 +339,9 @@ func (r *Readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			failure.Source, failure.At.UTC().Format(time.RFC3339), state.Generation, failure.Err))
 	}
 	check("webhook-server", r.WebhookStarted(req))
+	for _, c := range r.Checks {
+		check(c.Name, c.Check())
+	}
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
