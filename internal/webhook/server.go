@@ -170,13 +170,13 @@ func Serve(ctx context.Context, o Options) error {
 	admitter := func(target mutate.Target, cps ControlPlaneLookup) *Admitter {
 		return &Admitter{Target: target, Policies: store, Classes: classView, ControlPlanes: cps, OwnNamespace: o.Namespace, Metrics: metrics}
 	}
-	srv.Register(PathControlPlane, &admission.Webhook{Handler: admitter(mutate.TargetControlPlane, nil)})
-	srv.Register(PathWorkload, &admission.Webhook{Handler: admitter(mutate.TargetWorkload, nil)})
-	srv.Register(PathWorkloadControlPlane, &admission.Webhook{
-		Handler:         admitter(mutate.TargetWorkload, controlPlanes),
-		WithContextFunc: withControlPlaneFromPath,
-	})
-	srv.Register(PathValidatePolicy, &admission.Webhook{Handler: &PolicyValidator{}})
+	review := func(h admission.Handler, fromPath bool) *ReviewHandler {
+		return &ReviewHandler{Handler: h, WithControlPlaneFromPath: fromPath, Log: log.WithName("admission")}
+	}
+	srv.Register(PathControlPlane, review(admitter(mutate.TargetControlPlane, nil), false))
+	srv.Register(PathWorkload, review(admitter(mutate.TargetWorkload, nil), false))
+	srv.Register(PathWorkloadControlPlane, review(admitter(mutate.TargetWorkload, controlPlanes), true))
+	srv.Register(PathValidatePolicy, review(&PolicyValidator{}, false))
 	runnables = append(runnables, srv)
 
 	readiness := &Readiness{Policies: store, WebhookStarted: srv.StartedChecker(), Checks: checks}

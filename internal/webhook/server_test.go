@@ -41,9 +41,10 @@ type runningServer struct {
 	policyFile            string
 }
 
-// startServer runs Serve without an API server, with a policy file, and
-// waits until /readyz answers.
-func startServer(t testing.TB) *runningServer {
+// startServer runs Serve without an API server, with a policy file (the
+// defaults plus policyExtra, YAML lines of the Policy), and waits until
+// /readyz answers.
+func startServer(t testing.TB, policyExtra string) *runningServer {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := certs.NewServingDir(filepath.Join(dir, "certs"), []string{"127.0.0.1"})
@@ -51,7 +52,7 @@ func startServer(t testing.TB) *runningServer {
 		t.Fatal(err)
 	}
 	policyFile := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte("apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\n"), 0o644); err != nil {
+	if err := os.WriteFile(policyFile, []byte("apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\n"+policyExtra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	host, port := freeAddress(t)
@@ -136,7 +137,7 @@ func (s *runningServer) admit(t testing.TB, path string, body []byte) *admission
 }
 
 func TestServeWithoutAPIServer(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, "")
 
 	resp := s.admit(t, PathControlPlane, reviewBody(t, haproxyControlPlane))
 	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"haproxy.org/ssl-passthrough":"true"`) {
