@@ -32,11 +32,13 @@ import (
 //   - minimal: the least any correct webhook does: decode the AdmissionReview
 //     with encoding/json into k8s.io/api types and answer with the uid and a
 //     fixed patch. The target is at least 0.8x its throughput.
+//
 //   - canned: writes a fixed response without reading the request.
+//
 //   - controller-runtime-noop: controller-runtime's admission.Webhook with a
 //     handler that allows without looking.
 //
-//	go test -run '^$' -bench BenchmarkServer -benchtime 5s -count 6 ./internal/webhook
+//     go test -run '^$' -bench BenchmarkServer -benchtime 5s -count 6 ./internal/webhook
 func BenchmarkServer(b *testing.B) {
 	s := startServer(b, "ccm:\n  apiServer:\n    host: api.bench.example.com\n    port: 443\n")
 	inputs := []benchInput{
