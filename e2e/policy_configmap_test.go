@@ -134,7 +134,7 @@ func TestPolicyConfigMap(t *testing.T) {
 			if res.Err() == nil {
 				t.Fatalf("kubectl %s accepted an invalid policy", strings.Join(args, " "))
 			}
-			for _, want := range []string{"onUnknownClass", "ingressClasses.e2e-flip.annotations"} {
+			for _, want := range []string{"onUnknownClass", "ingressClasses[e2e-flip].annotations"} {
 				if !strings.Contains(res.Stderr, want) {
 					t.Errorf("kubectl %s: the rejection does not name %s:\n%s", strings.Join(args, " "), want, res.Stderr)
 				}
@@ -168,7 +168,7 @@ func TestPolicyConfigMap(t *testing.T) {
 		eventually(t, "a Warning Event on the ConfigMap lists the errors", func() string {
 			events := policyEvents(t, "PolicyInvalid")
 			for _, e := range events {
-				if strings.Contains(e, "onUnknownClass") && strings.Contains(e, "ingressClasses.e2e-flip.annotations") {
+				if strings.Contains(e, "onUnknownClass") && strings.Contains(e, "ingressClasses[e2e-flip].annotations") {
 					return ""
 				}
 			}

@@ -129,7 +129,7 @@ func TestBadInputExitsOneWithWhere(t *testing.T) {
 		},
 		"invalid policy lists every error with its field path": {
 			args: []string{"policy", "validate", "-f", write("policy.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClass: Sometimes\nonConflict: Maybe\ningressClasses:\n  nginx:\n    annotations:\n      \"nginx.ingress.kubernetes.io/ssl passthrough\": \"true\"\n")},
-			want: []string{"policy.yaml: onUnknownClass", "policy.yaml: onConflict", "policy.yaml: ingressClasses.nginx.annotations"},
+			want: []string{"policy.yaml: onUnknownClass", "policy.yaml: onConflict", "policy.yaml: ingressClasses[nginx].annotations"},
 		},
 		"unknown policy field": {
 			args: []string{"policy", "validate", "-f", write("unknown.yaml", "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonUnknownClas: Warn\n")},

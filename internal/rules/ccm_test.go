@@ -233,19 +233,53 @@ func TestCCMPodSignals(t *testing.T) {
 	}
 }
 
-// The two default flag patterns must together say "v is not empty and not
-// exactly external", which RE2 cannot write with a lookahead.
+// The default flagValues matcher says "v is not empty and not exactly
+// external", in every form a flag can be written.
 func TestCloudProviderFlagIsNotExternal(t *testing.T) {
 	c := defaultCCM(t)
-	values := []string{"", "e", "ex", "ext", "exte", "exter", "extern", "externa", "external", "externall", "external ",
+	values := []string{"", "e", "ex", "ext", "exte", "exter", "extern", "externa", "external", "externall",
 		"External", "xxternal", "exxernal", "extxrnal", "extexnal", "exterxal", "externxl", "externax", "aws", "gce",
 		"openstack", "clusterapi", "$(PROVIDER)", "externalcloud", "ééééééé"}
 	for _, v := range values {
-		got := c.match.flags.match("--cloud-provider=" + v)
 		want := v != "" && v != "external"
-		if got != want {
-			t.Errorf("--cloud-provider=%s: strong = %v, want %v", v, got, want)
+		forms := map[string][]string{
+			"--name=value": {"--cloud-provider=" + v},
+			"-name=value":  {"-cloud-provider=" + v},
+			"--name value": {"--cloud-provider", v},
+			"-name value":  {"-cloud-provider", v},
 		}
+		for form, args := range forms {
+			if v == "" && (form == "--name value" || form == "-name value") {
+				continue // an empty word is no value
+			}
+			got := c.Container(CCMContainer{Name: "main", Command: []string{"/app"}, Args: args}).Strong != ""
+			if got != want {
+				t.Errorf("%s with %q: strong = %v, want %v", form, v, got, want)
+			}
+		}
+	}
+}
+
+func TestParseFlag(t *testing.T) {
+	cases := map[string]struct {
+		word, next string
+		want       cmdFlag
+	}{
+		"double dash with value":       {word: "--cloud-provider=aws", want: cmdFlag{name: "cloud-provider", value: "aws", hasValue: true}},
+		"single dash with value":       {word: "-cloud-provider=aws", want: cmdFlag{name: "cloud-provider", value: "aws", hasValue: true}},
+		"value in the next word":       {word: "--cloud-provider", next: "aws", want: cmdFlag{name: "cloud-provider", value: "aws", hasValue: true}},
+		"next word is a flag":          {word: "--cloud-provider", next: "--v=2", want: cmdFlag{name: "cloud-provider"}},
+		"no next word":                 {word: "--leader-elect", want: cmdFlag{name: "leader-elect"}},
+		"empty value":                  {word: "--cloud-provider=", want: cmdFlag{name: "cloud-provider", hasValue: true}},
+		"value with an equals sign":    {word: "--cloud-config=a=b", want: cmdFlag{name: "cloud-config", value: "a=b", hasValue: true}},
+		"equals form ignores the next": {word: "--cloud-provider=aws", next: "gce", want: cmdFlag{name: "cloud-provider", value: "aws", hasValue: true}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := parseFlag(tc.word, tc.next); got != tc.want {
+				t.Errorf("parseFlag(%q, %q) = %+v, want %+v", tc.word, tc.next, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -538,7 +572,7 @@ func TestRequiredLiterals(t *testing.T) {
 		`(?:ab)+c?`:                                                                     {"ab"},
 	}
 	for expr, want := range cases {
-		p, err := compilePattern(expr)
+		p, _, err := compilePattern(expr)
 		if err != nil {
 			t.Fatal(err)
 		}

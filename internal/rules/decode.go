@@ -1,17 +1,20 @@
 package rules
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"io"
 	"math"
 	"reflect"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -19,12 +22,20 @@ import (
 // errEmpty is the decoding error of a document with no content.
 var errEmpty = errors.New("the policy document is empty: it needs at least apiVersion: " + APIVersion + " and kind: " + Kind)
 
-// decodeDocument turns YAML or JSON into a Document. It is strict: duplicate
-// keys, unknown fields (matched case-sensitively, as the API server matches
-// them) and values of the wrong type are errors, every one of them reported
-// with its field path. err is set when nothing could be decoded at all: the
-// document is empty, is not YAML or JSON, or is not a mapping. Otherwise doc
-// holds what did decode, fields with errors left at their zero value.
+// maxTypeErrors bounds how many values of the wrong type one load reports
+// (each costs one more decoding pass, see decodeDocument).
+const maxTypeErrors = 10
+
+// decodeDocument turns one YAML or JSON document into a Document, the way the
+// API server reads objects: sigs.k8s.io/yaml turns YAML into JSON (YAML 1.1
+// scalars, duplicate keys are errors) and sigs.k8s.io/json decodes it
+// strictly (case-sensitive field names; every unknown and duplicate field is
+// reported).
+//
+// err is set when nothing could be decoded at all: the document is empty,
+// holds several YAML documents, is not YAML or JSON, or is not a mapping.
+// errs lists the fields that did not decode, each with its path in the
+// user's terms (map keys as [key], list items as [index]); doc is nil then.
 func decodeDocument(data []byte) (doc *Document, errs field.ErrorList, err error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
@@ -32,41 +43,104 @@ func decodeDocument(data []byte) (doc *Document, errs field.ErrorList, err error
 	}
 	jsonData := trimmed
 	if trimmed[0] != '{' {
-		// YAML, read as kubectl reads it (YAML 1.1 scalars, duplicate keys
-		// are errors). A JSON document is read as JSON directly, so that the
-		// YAML parser's stricter whitespace rules never apply to it.
+		// A JSON document is read as JSON directly, so that the YAML
+		// parser's stricter whitespace rules never apply to it.
+		if err := singleDocument(data); err != nil {
+			return nil, nil, err
+		}
 		if jsonData, err = yaml.YAMLToJSONStrict(data); err != nil {
 			return nil, nil, yamlError(err)
 		}
 	}
-
-	var generic any
-	strictErrs, err := sigsjson.UnmarshalStrict(jsonData, &generic)
-	if err != nil {
-		if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
-			return nil, nil, fmt.Errorf("not valid YAML or JSON: %w (at byte %d)", err, offset)
-		}
-		return nil, nil, fmt.Errorf("not valid YAML or JSON: %w", err)
-	}
-	switch generic.(type) {
-	case nil:
+	switch first := bytes.TrimSpace(jsonData); {
+	case len(first) == 0 || string(first) == "null":
 		return nil, nil, errEmpty
-	case map[string]any:
-	default:
-		return nil, nil, fmt.Errorf("the policy document must be a mapping of fields (apiVersion, kind, ...), not %s", describeJSON(generic))
+	case first[0] != '{':
+		var v any
+		if err := json.Unmarshal(first, &v); err != nil {
+			return nil, nil, syntaxError(err)
+		}
+		return nil, nil, fmt.Errorf("the policy document must be a mapping of fields (apiVersion, kind, ...), not %s", describeValue(v))
 	}
-	for _, se := range strictErrs { // duplicate keys of a JSON document
-		errs = append(errs, strictError(se))
-	}
-	errs = append(errs, checkShape(nil, generic, reflect.TypeFor[Document]())...)
 
-	doc = &Document{}
-	// Errors here are the type errors checkShape has reported already, with
-	// better paths; the decoder skips such a field and goes on.
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(jsonData, doc); err != nil && len(errs) == 0 {
-		errs = append(errs, field.InternalError(nil, err))
+	// sigs.k8s.io/json stops at the first value of the wrong type and then
+	// drops the unknown and duplicate fields it found. Each such value is
+	// reported and replaced by null (which leaves the field unset), and the
+	// document decoded again, so that one load reports every problem.
+	for typeErrors := 0; ; typeErrors++ {
+		doc = &Document{}
+		strictErrs, err := sigsjson.UnmarshalStrict(jsonData, doc)
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case err == nil && len(strictErrs) == 0 && len(errs) == 0:
+			return doc, nil, nil
+		case err == nil:
+			return nil, append(errs, strictFieldErrors(jsonData, strictErrs)...), nil
+		case errors.As(err, &typeErr) && typeErrors < maxTypeErrors:
+			fe, start, end := typeError(jsonData, typeErr)
+			errs = append(errs, fe)
+			if start < 0 {
+				return nil, errs, nil
+			}
+			jsonData = slicesReplace(jsonData, start, end, "null")
+		case errors.As(err, &typeErr):
+			return nil, append(errs, field.TooMany(nil, typeErrors+1, maxTypeErrors)), nil
+		default:
+			return nil, nil, syntaxError(err)
+		}
 	}
-	return doc, errs, nil
+}
+
+// singleDocument rejects a YAML stream of several documents: the server
+// reads one, and silently ignoring the others (invalid ones included) would
+// hide half of what the author wrote. Documents that hold only comments do
+// not count, so a leading or trailing "---" is fine.
+func singleDocument(data []byte) error {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	count := 0
+	for {
+		chunk, err := reader.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("not valid YAML: %w", err)
+		}
+		if blankYAML(chunk) {
+			continue
+		}
+		if count++; count > 1 {
+			return fmt.Errorf("document %d: a policy file holds exactly one YAML document, but a \"---\" line starts another here "+
+				"(the webhook would ignore it): merge the documents or split the file", count)
+		}
+	}
+}
+
+// blankYAML reports whether a YAML document holds only comments and blank
+// lines.
+func blankYAML(doc []byte) bool {
+	for line := range bytes.Lines(doc) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+func slicesReplace(data []byte, start, end int64, with string) []byte {
+	out := make([]byte, 0, int64(len(data))-(end-start)+int64(len(with)))
+	out = append(out, data[:start]...)
+	out = append(out, with...)
+	return append(out, data[end:]...)
+}
+
+// syntaxError describes a JSON syntax error with its byte offset.
+func syntaxError(err error) error {
+	if ok, offset := sigsjson.SyntaxErrorOffset(err); ok {
+		return fmt.Errorf("not valid YAML or JSON: %w (at byte %d)", err, offset)
+	}
+	return fmt.Errorf("not valid YAML or JSON: %w", err)
 }
 
 // yamlError turns a YAML parser error into one line per problem.
@@ -87,89 +161,235 @@ func yamlError(err error) error {
 	return errors.New("not valid YAML or JSON: " + msg)
 }
 
-// strictError turns a duplicate (or unknown) field reported by the strict
-// JSON decoder into a field error.
-func strictError(err error) *field.Error {
-	type fieldPather interface{ FieldPath() string }
-	var fp fieldPather
-	if !errors.As(err, &fp) {
-		return field.InternalError(nil, err)
+// typeError turns a value of the wrong type into a field error in the user's
+// terms, and returns where the value is in data (start < 0 when it cannot
+// be found, which would be a decoder defect).
+//
+// sigs.k8s.io/json names such a field by its struct fields only, without map
+// keys or list indexes ("ingressClasses.annotations"), and by Go type
+// ("map[string]rules.PassthroughRule"); its byte offset is exact, so the
+// value is found again by walking the document's tokens.
+func typeError(data []byte, te *json.UnmarshalTypeError) (fe *field.Error, start, end int64) {
+	var found *jsonNode
+	walkJSON(data, func(n *jsonNode) bool {
+		if n.tokenEnd == te.Offset {
+			found = n
+			return true
+		}
+		return false
+	})
+	if found == nil {
+		return field.InternalError(nil, te), -1, -1
 	}
-	path := field.NewPath(fp.FieldPath())
-	if strings.HasPrefix(err.Error(), "duplicate field") {
-		return field.Duplicate(path, field.OmitValueType{})
+	path := orDocument(found.path)
+	if n, isInt := found.token.(json.Number); isInt && isIntegerKind(te.Type) && !strings.ContainsAny(string(n), ".eE") {
+		bits := te.Type.Bits()
+		return field.Invalid(path, n, fmt.Sprintf("must be an integer from %d to %d", int64(-1)<<(bits-1), int64(1)<<(bits-1)-1)), found.start, found.end
 	}
-	return field.Invalid(path, field.OmitValueType{}, err.Error())
+	return field.TypeInvalid(path, field.OmitValueType{},
+		fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), describeToken(found.token))), found.start, found.end
 }
 
-// checkShape compares a decoded JSON value with the Go type it is meant to
-// fill and reports every unknown field and every value of the wrong type.
-// encoding/json would stop at the first of either, and name a type error's
-// field without the map keys on its way ("ingressClasses.annotations").
-func checkShape(path *field.Path, v any, t reflect.Type) field.ErrorList {
+func isIntegerKind(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return true
+	}
+	return false
+}
+
+// jsonKind names what a Go type is written as in YAML or JSON.
+func jsonKind(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if v == nil { // null leaves the zero value, as encoding/json does
-		return nil
-	}
-	var errs field.ErrorList
-	wrongType := func(want string) field.ErrorList {
-		return field.ErrorList{field.TypeInvalid(orDocument(path), field.OmitValueType{},
-			fmt.Sprintf("must be %s, not %s", want, describeJSON(v)))}
-	}
 	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return wrongType("a mapping of fields")
-		}
-		fields := jsonFields(t)
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			ft, known := fields[k]
-			if !known {
-				errs = append(errs, unknownField(childOf(path, k), k, fields))
-				continue
-			}
-			errs = append(errs, checkShape(childOf(path, k), m[k], ft)...)
-		}
-	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return wrongType("a mapping")
-		}
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			errs = append(errs, checkShape(childOf(path, k), m[k], t.Elem())...)
-		}
-	case reflect.Slice:
-		list, ok := v.([]any)
-		if !ok {
-			return wrongType("a list")
-		}
-		for i, item := range list {
-			errs = append(errs, checkShape(orDocument(path).Index(i), item, t.Elem())...)
-		}
 	case reflect.String:
-		if _, ok := v.(string); !ok {
-			return wrongType(`a string (quote values such as "true" or "443")`)
-		}
+		return `a string (quote values such as "true" or "443")`
 	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			return wrongType("true or false")
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map:
+		return "a mapping"
+	case reflect.Struct:
+		return "a mapping of fields"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "another kind of value"
+}
+
+// strictFieldErrors turns the unknown and duplicate fields reported by
+// sigs.k8s.io/json into field errors. The library writes a path as one
+// string ("controllers.example.com/x.annotation"), which is ambiguous when a
+// map key holds dots; the paths are matched against the document's own to
+// recover where each key starts and ends.
+func strictFieldErrors(data []byte, strictErrs []error) field.ErrorList {
+	type fieldPather interface{ FieldPath() string }
+	wanted := make(map[string]*jsonNode, len(strictErrs))
+	for _, se := range strictErrs {
+		var fp fieldPather
+		if errors.As(se, &fp) {
+			wanted[fp.FieldPath()] = nil
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(int64) // PreserveInts: integers decode as int64, others as float64
-		if !ok {
-			return wrongType("an integer")
+	}
+	remaining := len(wanted)
+	walkJSON(data, func(n *jsonNode) bool {
+		if seen, ok := wanted[n.libPath]; ok && seen == nil {
+			wanted[n.libPath] = n
+			remaining--
 		}
-		bits := t.Bits()
-		if n < -1<<(bits-1) || n > 1<<(bits-1)-1 {
-			return field.ErrorList{field.Invalid(orDocument(path), n, fmt.Sprintf("must fit in %d bits", bits))}
+		return remaining == 0
+	})
+
+	var errs field.ErrorList
+	for _, se := range strictErrs {
+		var fp fieldPather
+		if !errors.As(se, &fp) {
+			errs = append(errs, field.InternalError(nil, se))
+			continue
 		}
-	default:
-		return field.ErrorList{field.InternalError(orDocument(path), fmt.Errorf("no shape check for %s", t))}
+		n := wanted[fp.FieldPath()]
+		path := field.NewPath(fp.FieldPath())
+		if n != nil {
+			path = n.path
+		}
+		switch {
+		case strings.HasPrefix(se.Error(), "duplicate field"):
+			errs = append(errs, field.Duplicate(path, field.OmitValueType{}))
+		case n != nil && n.unknownIn != nil:
+			errs = append(errs, unknownField(path, n.key, jsonFields(n.unknownIn)))
+		default:
+			errs = append(errs, field.Forbidden(path, "unknown field (the policy is read strictly)"))
+		}
 	}
 	return errs
+}
+
+// jsonNode is one value of a JSON document, as walkJSON finds it.
+type jsonNode struct {
+	path    *field.Path // in the user's terms: struct fields, [key] of maps, [index] of lists
+	libPath string      // as sigs.k8s.io/json writes it: "a.b[0].c"
+	key     string      // the member name, for a member of an object
+	token   json.Token  // the value's first token: a scalar, or '{' or '['
+	// start and end delimit the whole value; tokenEnd is the end of its
+	// first token, where the decoder reports a type error.
+	start, end, tokenEnd int64
+	// unknownIn is the struct type that has no field named key.
+	unknownIn reflect.Type
+}
+
+// walkJSON calls visit for every value of a JSON object that decodes into a
+// Document, children before their parent, until visit returns true. It is
+// only used to explain errors, on a document that sigs.k8s.io/json has
+// parsed already, so a syntax error simply ends the walk.
+func walkJSON(data []byte, visit func(*jsonNode) bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	w := &jsonWalker{data: data, dec: dec, visit: visit}
+	w.value(reflect.TypeFor[Document](), nil, "", "")
+}
+
+type jsonWalker struct {
+	data  []byte
+	dec   *json.Decoder
+	visit func(*jsonNode) bool
+}
+
+var errStopWalk = errors.New("stop")
+
+// value reads one value of Go type t (nil under an unknown field).
+func (w *jsonWalker) value(t reflect.Type, path *field.Path, libPath, key string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	start := w.dec.InputOffset()
+	for start < int64(len(w.data)) && strings.IndexByte(" \t\r\n:,", w.data[start]) >= 0 {
+		start++
+	}
+	tok, err := w.dec.Token()
+	if err != nil {
+		return err
+	}
+	n := &jsonNode{path: path, libPath: libPath, key: key, token: tok, start: start, tokenEnd: w.dec.InputOffset()}
+	switch tok {
+	case json.Delim('{'):
+		for w.dec.More() {
+			keyTok, err := w.dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := keyTok.(string)
+			childType, childPath, unknownIn := member(t, path, k)
+			childLib := k
+			if libPath != "" {
+				childLib = libPath + "." + k
+			}
+			if unknownIn != nil {
+				// Report the unknown member itself; its content is skipped.
+				memberStart := w.dec.InputOffset()
+				var raw json.RawMessage
+				if err := w.dec.Decode(&raw); err != nil {
+					return err
+				}
+				if w.visit(&jsonNode{path: childPath, libPath: childLib, key: k, start: memberStart, end: w.dec.InputOffset(), unknownIn: unknownIn}) {
+					return errStopWalk
+				}
+				continue
+			}
+			if err := w.value(childType, childPath, childLib, k); err != nil {
+				return err
+			}
+		}
+		if _, err := w.dec.Token(); err != nil {
+			return err
+		}
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Slice {
+			elem = t.Elem()
+		}
+		for i := 0; w.dec.More(); i++ {
+			if err := w.value(elem, orDocument(path).Index(i), libPath+"["+strconv.Itoa(i)+"]", ""); err != nil {
+				return err
+			}
+		}
+		if _, err := w.dec.Token(); err != nil {
+			return err
+		}
+	}
+	n.end = w.dec.InputOffset()
+	if w.visit(n) {
+		return errStopWalk
+	}
+	return nil
+}
+
+// member returns the Go type and path of member key of an object of Go
+// type t, or the struct type that has no such field.
+func member(t reflect.Type, path *field.Path, key string) (reflect.Type, *field.Path, reflect.Type) {
+	child := func() *field.Path {
+		if path == nil {
+			return field.NewPath(key)
+		}
+		return path.Child(key)
+	}
+	switch {
+	case t == nil:
+		return nil, child(), nil
+	case t.Kind() == reflect.Struct:
+		if ft, ok := jsonFields(t)[key]; ok {
+			return ft, child(), nil
+		}
+		return nil, child(), t
+	case t.Kind() == reflect.Map:
+		return t.Elem(), orDocument(path).Key(key), nil
+	}
+	return nil, child(), nil
 }
 
 // unknownField reports a field the type does not have, suggesting the field
@@ -191,6 +411,9 @@ func unknownField(path *field.Path, name string, fields map[string]reflect.Type)
 
 // editDistance is the Levenshtein distance of two short strings.
 func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return math.MaxInt // a name that long is no typo of a field name
+	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -233,13 +456,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-func childOf(path *field.Path, name string) *field.Path {
-	if path == nil {
-		return field.NewPath(name)
-	}
-	return path.Child(name)
-}
-
 func orDocument(path *field.Path) *field.Path {
 	if path == nil {
 		return field.NewPath("<document>")
@@ -247,54 +463,35 @@ func orDocument(path *field.Path) *field.Path {
 	return path
 }
 
-// describeJSON names the kind of a decoded JSON value for messages.
-func describeJSON(v any) string {
+// describeToken names the first token of a JSON value for messages.
+func describeToken(tok json.Token) string {
+	switch tok := tok.(type) {
+	case json.Delim:
+		if tok == '[' {
+			return "a list"
+		}
+		return "a mapping"
+	case json.Number:
+		return "the number " + tok.String()
+	case string:
+		return fmt.Sprintf("the string %q", tok)
+	case bool:
+		return fmt.Sprintf("the boolean %t", tok)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%v", tok)
+}
+
+// describeValue names a decoded JSON value for messages.
+func describeValue(v any) string {
 	switch v := v.(type) {
 	case map[string]any:
 		return "a mapping"
 	case []any:
 		return "a list"
-	case string:
-		return fmt.Sprintf("the string %q", v)
-	case bool:
-		return fmt.Sprintf("the boolean %t", v)
-	case int64, float64:
-		return fmt.Sprintf("the number %v", v)
+	case float64:
+		return "the number " + strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	return fmt.Sprintf("%T", v)
-}
-
-// outside returns the errors of more that are not about a field (or a field
-// under one) that already has an error in errs, nor a missing field next to
-// an unknown one, which is most likely the same field misspelt.
-func outside(errs, more field.ErrorList) field.ErrorList {
-	if len(errs) == 0 {
-		return more
-	}
-	out := more[:0:0]
-	for _, e := range more {
-		covered := slices.ContainsFunc(errs, func(d *field.Error) bool {
-			if e.Field == d.Field || strings.HasPrefix(e.Field, d.Field+".") || strings.HasPrefix(e.Field, d.Field+"[") {
-				return true
-			}
-			if e.Type == field.ErrorTypeRequired && d.Type == field.ErrorTypeForbidden {
-				parent, _ := cutLast(d.Field)
-				sibling, _ := cutLast(e.Field)
-				return parent == sibling
-			}
-			return false
-		})
-		if !covered {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// cutLast splits a field path at its last dot.
-func cutLast(path string) (parent, last string) {
-	if i := strings.LastIndexByte(path, '.'); i >= 0 {
-		return path[:i], path[i+1:]
-	}
-	return "", path
+	return describeToken(v)
 }

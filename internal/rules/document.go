@@ -95,16 +95,30 @@ type APIServer struct {
 	Port int32  `json:"port,omitempty"`
 }
 
-// CCMMatchers are regular expressions. Binaries (base names of the words of
-// command and args), Flags (flags of command and args, written --name=value)
-// and Images (without tag and digest) are strong signals; Names (container
-// names) and Labels (pod label values of component, k8s-app, app,
-// app.kubernetes.io/name) are medium signals, which need the
-// node.cloudprovider.kubernetes.io/uninitialized toleration as well.
+// CCMMatchers are regular expressions, and flag matchers by name and value.
+// Binaries (base names of the words of command and args), Flags (flags of
+// command and args, written --name=value), FlagValues and Images (without tag
+// and digest) are strong signals; Names (container names) and Labels (pod
+// label values of component, k8s-app, app, app.kubernetes.io/name) are medium
+// signals, which need the node.cloudprovider.kubernetes.io/uninitialized
+// toleration as well.
 type CCMMatchers struct {
-	Binaries []string `json:"binaries,omitempty"`
-	Flags    []string `json:"flags,omitempty"`
-	Images   []string `json:"images,omitempty"`
-	Names    []string `json:"names,omitempty"`
-	Labels   []string `json:"labels,omitempty"`
+	Binaries   []string           `json:"binaries,omitempty"`
+	Flags      []string           `json:"flags,omitempty"`
+	FlagValues []FlagValueMatcher `json:"flagValues,omitempty"`
+	Images     []string           `json:"images,omitempty"`
+	Names      []string           `json:"names,omitempty"`
+	Labels     []string           `json:"labels,omitempty"`
+}
+
+// FlagValueMatcher matches a flag of command and args by name, in any of the
+// forms --name=value, --name value, -name=value and -name value, when it has
+// a value that is not empty and not one of Except. It says what a regular
+// expression cannot (RE2 has no negative lookahead): "--cloud-provider with
+// any value but external". In removeMatch and removeVeto only Name counts.
+type FlagValueMatcher struct {
+	// Name is the flag name without dashes, for example cloud-provider.
+	Name string `json:"name"`
+	// Except lists values that do not match, compared exactly.
+	Except []string `json:"except,omitempty"`
 }

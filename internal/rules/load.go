@@ -3,6 +3,8 @@ package rules
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -51,26 +53,55 @@ var defaultPolicy = sync.OnceValue(func() *Policy {
 // compiles the result. source names the document in errors and in
 // RuleSource, for example "policy.yaml" or a file path.
 //
-// Every problem is reported, each with its field path; the error is a
-// *LoadError.
+// A document that does not decode (unknown, duplicate or wrong-typed fields)
+// reports every such field; one that decodes reports every problem that
+// validation and compiling find. Each problem comes with its field path; the
+// error is a *LoadError.
 func Load(source string, data []byte) (*Policy, error) {
+	if len(data) > MaxPolicyBytes {
+		return nil, &LoadError{Source: source, Err: tooBig(int64(len(data)))}
+	}
 	doc, errs, err := decodeDocument(data)
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
-	// A field that did not decode holds its zero value: checking it again
-	// would only add a confusing second error for the same field.
-	errs = append(errs, outside(errs, validateDocument(doc))...)
+	if len(errs) > 0 {
+		// Fields that did not decode are unset in doc: validating it would
+		// only add confusing errors about the same fields.
+		return nil, &LoadError{Source: source, Errs: errs}
+	}
+	errs = validateDocument(doc)
 	merged := doc
 	if !doc.ReplaceDefaults {
 		merged = mergeDocuments(defaultDocument(), doc)
 	}
 	p, compileErrs := compile(merged, doc, source)
-	errs = append(errs, outside(errs, compileErrs)...)
+	errs = append(errs, compileErrs...)
 	if len(errs) > 0 {
 		return nil, &LoadError{Source: source, Errs: errs}
 	}
 	return p, nil
+}
+
+// LoadReader reads a policy document from r and loads it as Load does. It
+// reads at most MaxPolicyBytes and one byte more, so that a document over
+// the limit is rejected without being read whole.
+func LoadReader(source string, r io.Reader) (*Policy, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if len(data) > MaxPolicyBytes {
+		return nil, &LoadError{Source: source, Err: tooBig(-1)}
+	}
+	return Load(source, data)
+}
+
+func tooBig(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("the policy document is larger than the limit of %d bytes", MaxPolicyBytes)
+	}
+	return fmt.Errorf("the policy document is %d bytes, more than the limit of %d bytes", size, MaxPolicyBytes)
 }
 
 // LoadError is a policy document that did not load. Error prints one line per

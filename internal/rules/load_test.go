@@ -52,12 +52,12 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 	}{
 		"annotation key that is not a qualified name": {
 			doc: header + "ingressClasses:\n  nginx:\n    annotations:\n      \"nginx.ingress.kubernetes.io/ssl passthrough\": \"true\"\n",
-			want: []string{`policy.yaml: ingressClasses.nginx.annotations: Invalid value: "nginx.ingress.kubernetes.io/ssl passthrough": ` +
+			want: []string{`policy.yaml: ingressClasses[nginx].annotations: Invalid value: "nginx.ingress.kubernetes.io/ssl passthrough": ` +
 				"name part must consist of alphanumeric characters"},
 		},
 		"annotation key with an invalid prefix": {
 			doc:  header + "controllers:\n  example.com/x:\n    annotations:\n      Example_Com/passthrough: \"true\"\n",
-			want: []string{`policy.yaml: controllers.example.com/x.annotations: Invalid value: "Example_Com/passthrough": prefix part`},
+			want: []string{`policy.yaml: controllers[example.com/x].annotations: Invalid value: "Example_Com/passthrough": prefix part`},
 		},
 		"wrong apiVersion": {
 			doc:  "apiVersion: hcp-ingress.io/v1\nkind: Policy\n",
@@ -92,7 +92,7 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 		},
 		"unknown field in a rule": {
 			doc:  header + "ingressClasses:\n  nginx:\n    annotation:\n      a: b\n",
-			want: []string{`policy.yaml: ingressClasses.nginx.annotation: Forbidden: unknown field (the policy is read strictly); did you mean "annotations"?`},
+			want: []string{`policy.yaml: ingressClasses[nginx].annotation: Forbidden: unknown field (the policy is read strictly); did you mean "annotations"?`},
 		},
 		"unknown field under ccm": {
 			doc:  header + "ccm:\n  apiServers: {}\n",
@@ -100,31 +100,31 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 		},
 		"rule with annotations and unsupported": {
 			doc:  header + "controllers:\n  example.com/x:\n    annotations: {a: b}\n    unsupported: use something else\n",
-			want: []string{"policy.yaml: controllers.example.com/x.unsupported: Forbidden: a rule has either annotations"},
+			want: []string{"policy.yaml: controllers[example.com/x].unsupported: Forbidden: a rule has either annotations"},
 		},
 		"rule with neither annotations nor unsupported": {
 			doc:  header + "ingressClasses:\n  mine:\n    project: Mine\n",
-			want: []string{"policy.yaml: ingressClasses.mine.annotations: Required value: a rule needs annotations"},
+			want: []string{"policy.yaml: ingressClasses[mine].annotations: Required value: a rule needs annotations"},
 		},
 		"rule with empty annotations": {
 			doc:  header + "ingressClasses:\n  mine:\n    annotations: {}\n",
-			want: []string{"policy.yaml: ingressClasses.mine.annotations: Required value"},
+			want: []string{"policy.yaml: ingressClasses[mine].annotations: Required value"},
 		},
 		"class name that is not a DNS subdomain": {
 			doc:  header + "ingressClasses:\n  Nginx_Public:\n    annotations: {a: b}\n",
-			want: []string{`policy.yaml: ingressClasses.Nginx_Public: Invalid value: "Nginx_Public": not a valid ingress class name: a lowercase RFC 1123 subdomain`},
+			want: []string{`policy.yaml: ingressClasses[Nginx_Public]: Invalid value: "Nginx_Public": not a valid ingress class name: a lowercase RFC 1123 subdomain`},
 		},
 		"class guess naming no controller": {
 			doc:  header + "classGuesses:\n  mine: example.com/nothing\n",
-			want: []string{`policy.yaml: classGuesses.mine: Invalid value: "example.com/nothing": must name a key of controllers`},
+			want: []string{`policy.yaml: classGuesses[mine]: Invalid value: "example.com/nothing": must name a key of controllers`},
 		},
 		"empty class guess": {
 			doc:  header + "classGuesses:\n  mine: \"\"\n",
-			want: []string{"policy.yaml: classGuesses.mine: Required value: must name a key of controllers"},
+			want: []string{"policy.yaml: classGuesses[mine]: Required value: must name a key of controllers"},
 		},
 		"class guess for an invalid class name": {
 			doc:  header + "classGuesses:\n  My.Class: k8s.io/ingress-nginx\n",
-			want: []string{`policy.yaml: classGuesses.My.Class: Invalid value: "My.Class"`},
+			want: []string{`policy.yaml: classGuesses[My.Class]: Invalid value: "My.Class"`},
 		},
 		"defaultIngressClass not a class name": {
 			doc:  header + "defaultIngressClass: Public Nginx\n",
@@ -132,11 +132,11 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 		},
 		"controller prefix with a space": {
 			doc:  header + "controllers:\n  \"example.com/my controller\":\n    annotations: {a: b}\n",
-			want: []string{`policy.yaml: controllers.example.com/my controller: Invalid value: "example.com/my controller": a controller prefix must not contain spaces`},
+			want: []string{`policy.yaml: controllers[example.com/my controller]: Invalid value: "example.com/my controller": a controller prefix must not contain spaces`},
 		},
 		"controller prefix longer than a controller can be": {
 			doc:  header + "controllers:\n  example.com/" + strings.Repeat("x", 250) + ":\n    annotations: {a: b}\n",
-			want: []string{"policy.yaml: controllers.example.com/xxx"},
+			want: []string{"policy.yaml: controllers[example.com/xxx"},
 		},
 		"empty controller prefix": {
 			doc:  header + "controllers:\n  \"\":\n    annotations: {a: b}\n",
@@ -144,11 +144,11 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 		},
 		"unquoted boolean annotation value": {
 			doc:  header + "ingressClasses:\n  mine:\n    annotations:\n      example.com/ssl-passthrough: true\n",
-			want: []string{`policy.yaml: ingressClasses.mine.annotations.example.com/ssl-passthrough: Invalid value: must be a string (quote values such as "true" or "443"), not the boolean true`},
+			want: []string{`policy.yaml: ingressClasses[mine].annotations[example.com/ssl-passthrough]: Invalid value: must be a string (quote values such as "true" or "443"), not the boolean true`},
 		},
 		"annotations as a list": {
 			doc:  header + "ingressClasses:\n  mine:\n    annotations: [a, b]\n",
-			want: []string{"policy.yaml: ingressClasses.mine.annotations: Invalid value: must be a mapping, not a list"},
+			want: []string{"policy.yaml: ingressClasses[mine].annotations: Invalid value: must be a mapping, not a list"},
 		},
 		"ingressClasses as a list": {
 			doc:  header + "ingressClasses:\n  - mine\n",
@@ -164,11 +164,11 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 		},
 		"ccm port beyond int32": {
 			doc:  header + "ccm:\n  apiServer:\n    host: api.example.com\n    port: 4294967296\n",
-			want: []string{"policy.yaml: ccm.apiServer.port: Invalid value: 4294967296: must fit in 32 bits"},
+			want: []string{"policy.yaml: ccm.apiServer.port: Invalid value: 4294967296: must be an integer from -2147483648 to 2147483647"},
 		},
 		"warning text with a line break": {
 			doc:  header + "controllers:\n  example.com/x:\n    annotations: {a: b}\n    warning: |\n      first line\n      second line\n",
-			want: []string{"policy.yaml: controllers.example.com/x.warning: Invalid value: \"first line\\nsecond line\\n\": must not contain control characters"},
+			want: []string{"policy.yaml: controllers[example.com/x].warning: Invalid value: \"first line\\nsecond line\\n\": must not contain control characters"},
 		},
 		"duplicate key in YAML": {
 			doc:  header + "ingressClasses:\n  mine:\n    annotations: {a: b}\n  mine:\n    annotations: {a: c}\n",
@@ -241,14 +241,49 @@ func TestLoadRejectsEmptyDocuments(t *testing.T) {
 }
 
 // A broken policy lists every problem at once, each with its field path, so
-// that one round of fixing is enough.
+// that one round of fixing is enough: every field that does not decode, or,
+// when all decode, every value that does not validate. (Validating a
+// document whose fields did not decode would report the same fields again
+// as missing.)
 func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
-	doc := `apiVersion: hcp-ingress.io/v2
+	tests := map[string]struct {
+		doc       string
+		wantPaths []string
+	}{
+		"fields that do not decode": {
+			doc: `apiVersion: hcp-ingress.io/v1alpha1
+kind: Policy
+removeForeignAnnotations: sometimes
+onConflict: [Keep]
+ingressClasses:
+  both.example:
+    annotations: {a.example.com/x: true}
+    unsupported: no
+    projekt: x
+controllers:
+  example.com/x.y:
+    annotations: {a.example.com/y: "true"}
+    warnings: x
+ccm:
+  namespaces: [kube-system, 5]
+  match:
+    binaries: [a, {b: c}]
+typo: 1
+`,
+			wantPaths: []string{
+				"removeForeignAnnotations:", "onConflict:",
+				"ingressClasses[both.example].annotations[a.example.com/x]:", "ingressClasses[both.example].unsupported:",
+				"ingressClasses[both.example].projekt: Forbidden: unknown field (the policy is read strictly); did you mean \"project\"?",
+				"controllers[example.com/x.y].warnings: Forbidden: unknown field (the policy is read strictly); did you mean \"warning\"?",
+				"ccm.namespaces[1]: Invalid value: must be a string", "ccm.match.binaries[1]: Invalid value: must be a string", "typo:",
+			},
+		},
+		"values that do not validate": {
+			doc: `apiVersion: hcp-ingress.io/v2
 kind: Policy
 onUnknownClass: deny
 onConflict: Replace
 defaultIngressClass: Not_A_Class
-removeForeignAnnotations: sometimes
 ingressClasses:
   Bad_Class:
     annotations:
@@ -256,25 +291,36 @@ ingressClasses:
   empty: {}
   both:
     annotations: {a.example.com/x: "true"}
-    unsupported: no
+    unsupported: "no"
 controllers:
   "with space/x":
     annotations: {a.example.com/y: "true"}
 classGuesses:
   mine: example.com/missing
   other: ""
-typo: 1
-`
-	lines := loadErrorLines(t, doc)
-	wantPaths := []string{
-		"apiVersion:", "onUnknownClass:", "onConflict:", "defaultIngressClass:", "removeForeignAnnotations:",
-		"ingressClasses.Bad_Class:", "ingressClasses.Bad_Class.annotations:", "ingressClasses.empty.annotations:",
-		"ingressClasses.both.unsupported:", "controllers.with space/x:", "classGuesses.mine:", "classGuesses.other:", "typo:",
+ccm:
+  namespaces: [Bad_NS]
+`,
+			wantPaths: []string{
+				"apiVersion:", "onUnknownClass:", "onConflict:", "defaultIngressClass:",
+				"ingressClasses[Bad_Class]:", "ingressClasses[Bad_Class].annotations:", "ingressClasses[empty].annotations:",
+				"ingressClasses[both].unsupported:", "controllers[with space/x]:", "classGuesses[mine]:", "classGuesses[other]:",
+				"ccm.namespaces[0]:",
+			},
+		},
 	}
-	for _, path := range wantPaths {
-		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "policy.yaml: "+path) }) {
-			t.Errorf("no error for %s; got:\n  %s", path, strings.Join(lines, "\n  "))
-		}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			lines := loadErrorLines(t, tc.doc)
+			for _, path := range tc.wantPaths {
+				if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "policy.yaml: "+path) }) {
+					t.Errorf("no error for %s; got:\n  %s", path, strings.Join(lines, "\n  "))
+				}
+			}
+			if len(lines) != len(tc.wantPaths) {
+				t.Errorf("got %d errors, want %d:\n  %s", len(lines), len(tc.wantPaths), strings.Join(lines, "\n  "))
+			}
+		})
 	}
 }
 
@@ -399,7 +445,7 @@ func TestLoadMergesOverDefaults(t *testing.T) {
 
 func TestLoadReplaceDefaultsGuessNeedsItsOwnController(t *testing.T) {
 	lines := loadErrorLines(t, header+"replaceDefaults: true\nclassGuesses:\n  haproxy: haproxy.org/ingress-controller\n")
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], `policy.yaml: classGuesses.haproxy: Invalid value: "haproxy.org/ingress-controller"`) {
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], `policy.yaml: classGuesses[haproxy]: Invalid value: "haproxy.org/ingress-controller"`) {
 		t.Errorf("error = %q", lines)
 	}
 }

@@ -99,7 +99,7 @@ func compile(merged, user *Document, source string) (*Policy, field.ErrorList) {
 		case ok:
 			p.guesses[class] = nr
 		case prefix != "": // empty is reported by validateDocument
-			errs = append(errs, field.Invalid(guessesPath.Child(class), prefix,
+			errs = append(errs, field.Invalid(guessesPath.Key(class), prefix,
 				"must name a key of controllers (this policy's or a built-in one)"))
 		}
 	}

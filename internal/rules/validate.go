@@ -23,7 +23,8 @@ var (
 
 // validateDocument checks one document as written, before merging, so that
 // every error points at a field the author wrote. Map keys become path
-// elements ("ingressClasses.nginx.annotations"), as an author reads them.
+// elements as [key] ("ingressClasses[nginx].annotations"), so that a key
+// with dots reads unambiguously.
 // Checks that need the merged policy (a class guess naming a controllers key
 // of the defaults) are made by compile.
 func validateDocument(doc *Document) field.ErrorList {
@@ -39,9 +40,18 @@ func validateDocument(doc *Document) field.ErrorList {
 		errs = append(errs, field.NotSupported(field.NewPath("kind"), doc.Kind, []string{Kind}))
 	}
 
+	for _, section := range []struct {
+		name  string
+		count int
+	}{{"ingressClasses", len(doc.IngressClasses)}, {"controllers", len(doc.Controllers)}, {"classGuesses", len(doc.ClassGuesses)}} {
+		if section.count > MaxRules {
+			errs = append(errs, field.TooMany(field.NewPath(section.name), section.count, MaxRules))
+		}
+	}
+
 	classesPath := field.NewPath("ingressClasses")
 	for _, class := range slices.Sorted(maps.Keys(doc.IngressClasses)) {
-		path := classesPath.Child(class)
+		path := classesPath.Key(class)
 		errs = append(errs, validateClassName(path, class)...)
 		rule := doc.IngressClasses[class]
 		errs = append(errs, validateRule(path, &rule)...)
@@ -49,7 +59,7 @@ func validateDocument(doc *Document) field.ErrorList {
 
 	controllersPath := field.NewPath("controllers")
 	for _, prefix := range slices.Sorted(maps.Keys(doc.Controllers)) {
-		path := controllersPath.Child(prefix)
+		path := controllersPath.Key(prefix)
 		errs = append(errs, validateControllerPrefix(path, prefix)...)
 		rule := doc.Controllers[prefix]
 		errs = append(errs, validateRule(path, &rule)...)
@@ -57,7 +67,7 @@ func validateDocument(doc *Document) field.ErrorList {
 
 	guessesPath := field.NewPath("classGuesses")
 	for _, class := range slices.Sorted(maps.Keys(doc.ClassGuesses)) {
-		path := guessesPath.Child(class)
+		path := guessesPath.Key(class)
 		errs = append(errs, validateClassName(path, class)...)
 		if doc.ClassGuesses[class] == "" {
 			errs = append(errs, field.Required(path, "must name a key of controllers"))
