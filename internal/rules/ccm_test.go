@@ -606,3 +606,31 @@ func TestPrefilterNeverRejectsAMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagValuesMergeByName(t *testing.T) {
+	strong := func(p *Policy, args ...string) bool {
+		return p.CCM().Container(CCMContainer{Name: "main", Command: []string{"/app"}, Args: args}).Strong != ""
+	}
+	t.Run("a user matcher replaces the built-in one of its name", func(t *testing.T) {
+		p := mustLoad(t, header+"ccm:\n  match:\n    flagValues:\n      - name: cloud-provider\n        except: [external, none]\n")
+		if strong(p, "--cloud-provider=none") || !strong(p, "--cloud-provider=aws") {
+			t.Error("the user's except list is not the one in force")
+		}
+		if got := p.Effective().CCM.Match.FlagValues; len(got) != 1 {
+			t.Errorf("effective flagValues = %+v, want the user's only", got)
+		}
+	})
+	t.Run("removeMatch deletes the built-in one by name", func(t *testing.T) {
+		p := mustLoad(t, header+"ccm:\n  removeMatch:\n    flagValues:\n      - name: cloud-provider\n")
+		if strong(p, "--cloud-provider=aws") {
+			t.Error("--cloud-provider=aws is still a signal")
+		}
+	})
+	t.Run("a veto by flag value", func(t *testing.T) {
+		p := mustLoad(t, header+"ccm:\n  veto:\n    flagValues:\n      - name: mode\n        except: [ccm]\n")
+		s := p.CCM().Container(CCMContainer{Name: "x", Command: []string{"/aws-cloud-controller-manager", "--mode", "test"}})
+		if s.Veto != `flag "--mode=test" in command` {
+			t.Errorf("Veto = %q", s.Veto)
+		}
+	})
+}

@@ -19,6 +19,12 @@ func FuzzLoadPolicy(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"hcp-ingress.io/v1alpha1","kind":"Policy","onConflict":"Override","onConflict":"Keep"}`))
 	f.Add([]byte(header + "ccm:\n  apiServer: {host: api.example.com, port: 443}\n  namespaces: [\"*\"]\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
+	// Errors of the strict decoder and of the limits.
+	f.Add([]byte(header + "---\n" + header))
+	f.Add([]byte(`{"apiVersion":"hcp-ingress.io/v1alpha1","kind":"Policy","controllers":{"a.b/c":{"annotations":{"x.y/z":true,"x.y/z":"1"},"projekt":1}}}`))
+	f.Add([]byte(header + "ccm:\n  match:\n    binaries: [a, [b], 3]\n    flagValues: [{name: cloud-provider, except: [external]}, {except: [x]}]\n  apiServer: {port: 4294967296}\n"))
+	f.Add([]byte(header + "ccm:\n  veto:\n    images: ['a{1,1000}b{1,1000}', '(?:abcdefghij){210}']\n"))
+	f.Add([]byte(header + "ccm:\n  removeMatch:\n    flagValues: [{name: cloud-provider}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Load("fuzz.yaml", data)
 		if err != nil {

@@ -17,8 +17,8 @@ const (
 	// MaxRules is the most entries each of ingressClasses, controllers and
 	// classGuesses may have, after merging over the defaults.
 	MaxRules = 1000
-	// MaxPatternsPerList is the most patterns each list of ccm.match,
-	// ccm.veto, ccm.removeMatch and ccm.removeVeto may have, after merging.
+	// MaxPatternsPerList is the most patterns each list of ccm.match and
+	// ccm.veto may have, the built-in ones included.
 	MaxPatternsPerList = 100
 	// MaxPatternLength is the longest pattern, in bytes.
 	MaxPatternLength = 1024
@@ -29,4 +29,8 @@ const (
 	// MaxTotalInstructions bounds the compiled programs of all the CCM
 	// patterns of a policy together.
 	MaxTotalInstructions = 20000
+	// maxErrorLines is the most problems a LoadError prints; the policy size
+	// bounds how many there are, this how long the message (an admission
+	// response, an Event) gets.
+	maxErrorLines = 50
 )

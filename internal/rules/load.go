@@ -138,7 +138,11 @@ func (e *LoadError) Error() string {
 			}
 		}
 	}
-	for _, fe := range e.Errs {
+	for i, fe := range e.Errs {
+		if i == maxErrorLines {
+			line(fmt.Sprintf("... and %d more problems", len(e.Errs)-i))
+			break
+		}
 		line(fe.Error())
 	}
 	if b.Len() == 0 {

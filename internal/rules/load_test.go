@@ -194,6 +194,38 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 			doc:  "just some text\n",
 			want: []string{"policy.yaml: the policy document must be a mapping of fields (apiVersion, kind, ...), not the string \"just some text\""},
 		},
+		"a second YAML document": {
+			doc:  header + "---\n" + header + "onConflict: Override\n",
+			want: []string{`policy.yaml: document 2: a policy file holds exactly one YAML document, but a "---" line starts another here`},
+		},
+		"an invalid second YAML document is not ignored": {
+			doc:  header + "# comment\n---\n# comment only\n---\nnot: [valid\n",
+			want: []string{"policy.yaml: document 2: a policy file holds exactly one YAML document"},
+		},
+		"duplicate annotation key in JSON, under a key with dots": {
+			doc:  `{"apiVersion": "hcp-ingress.io/v1alpha1", "kind": "Policy", "controllers": {"a.example.com/x": {"annotations": {"x.example.com/y": "1", "x.example.com/y": "2"}}}}`,
+			want: []string{"policy.yaml: controllers[a.example.com/x].annotations[x.example.com/y]: Duplicate value"},
+		},
+		"unknown field in JSON, under a key with dots": {
+			doc:  `{"apiVersion": "hcp-ingress.io/v1alpha1", "kind": "Policy", "controllers": {"a.example.com/x.y": {"unsuported": "no"}}}`,
+			want: []string{`policy.yaml: controllers[a.example.com/x.y].unsuported: Forbidden: unknown field (the policy is read strictly); did you mean "unsupported"?`},
+		},
+		"a list item of the wrong type": {
+			doc:  header + "ccm:\n  veto:\n    names: [a, [b]]\n",
+			want: []string{"policy.yaml: ccm.veto.names[1]: Invalid value: must be a string (quote values such as \"true\" or \"443\"), not a list"},
+		},
+		"a flagValues matcher without a name": {
+			doc:  header + "ccm:\n  match:\n    flagValues:\n      - except: [x]\n",
+			want: []string{"policy.yaml: ccm.match.flagValues[0].name: Required value"},
+		},
+		"a flagValues name with dashes": {
+			doc:  header + "ccm:\n  veto:\n    flagValues:\n      - name: --kubeconfig\n",
+			want: []string{`policy.yaml: ccm.veto.flagValues[0].name: Invalid value: "--kubeconfig": a flag name without dashes`},
+		},
+		"removing a flagValues matcher that is not built in": {
+			doc:  header + "ccm:\n  removeMatch:\n    flagValues:\n      - name: cloud-config\n",
+			want: []string{`policy.yaml: ccm.removeMatch.flagValues: Invalid value: "cloud-config": not the name of a built-in flagValues matcher`},
+		},
 		"a type error does not also report the field as missing": {
 			doc:  "apiVersion: hcp-ingress.io/v1alpha1\nkind: 5\n",
 			want: []string{"policy.yaml: kind: Invalid value: must be a string"},
@@ -321,6 +353,16 @@ ccm:
 				t.Errorf("got %d errors, want %d:\n  %s", len(lines), len(tc.wantPaths), strings.Join(lines, "\n  "))
 			}
 		})
+	}
+}
+
+func TestLoadAcceptsSeparatorsAroundTheDocument(t *testing.T) {
+	for name, doc := range map[string]string{
+		"leading separator":             "---\n" + header,
+		"trailing separator":            header + "---\n",
+		"comment-only documents around": "# policy\n---\n" + header + "---\n# end\n",
+	} {
+		t.Run(name, func(t *testing.T) { mustLoad(t, doc) })
 	}
 }
 
