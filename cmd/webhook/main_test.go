@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -155,6 +157,38 @@ func TestBadInputExitsOneWithWhere(t *testing.T) {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
 				}
+			}
+		})
+	}
+}
+
+func TestPolicyValidateReadsStandardInput(t *testing.T) {
+	example, err := os.ReadFile(examples + "policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		input    string
+		wantCode int
+		want     string // in stdout for 0, in stderr otherwise
+	}{
+		"a valid policy":      {input: string(example), want: "stdin: valid"},
+		"an invalid policy":   {input: "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\nonConflict: Maybe\n", wantCode: 1, want: "stdin: onConflict: Unsupported value"},
+		"two documents":       {input: string(example) + "---\n" + string(example), wantCode: 1, want: "stdin: document 2: a policy file holds exactly one YAML document"},
+		"over the size limit": {input: strings.Repeat("#", rules.MaxPolicyBytes+1), wantCode: 1, want: "stdin: the policy document is larger than the limit"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			saved := policyStdin
+			t.Cleanup(func() { policyStdin = saved })
+			policyStdin = strings.NewReader(tc.input)
+			stdout, stderr, code := runCLI(t, "policy", "validate", "-f", "-")
+			out := stdout
+			if tc.wantCode != 0 {
+				out = stderr
+			}
+			if code != tc.wantCode || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d (want %d), want %q in\nstdout: %s\nstderr: %s", code, tc.wantCode, tc.want, stdout, stderr)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func runPolicy(args []string, stdout, stderr io.Writer) error {
 // error with its field path; valid-but-risky settings are warnings.
 func runPolicyValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("policy validate", stderr)
-	files := fs.StringArrayP("filename", "f", nil, "policy file to validate; repeatable")
+	files := fs.StringArrayP("filename", "f", nil, `policy file to validate, "-" for standard input; repeatable`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,21 +46,51 @@ func runPolicyValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	invalid := 0
 	for _, name := range *files {
-		p, err := loadPolicyFile(name)
+		p, err := loadPolicyArg(name)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			invalid++
 			continue
 		}
 		for _, w := range p.Warnings() {
-			fmt.Fprintf(stderr, "Warning: %s: %s\n", name, w)
+			fmt.Fprintf(stderr, "Warning: %s: %s\n", policySourceName(name), w)
 		}
-		fmt.Fprintf(stdout, "%s: valid\n", name)
+		fmt.Fprintf(stdout, "%s: valid\n", policySourceName(name))
 	}
 	if invalid > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d policies are invalid", invalid, len(*files))}
 	}
 	return nil
+}
+
+// policyStdin is what a policy named "-" is read from.
+var policyStdin io.Reader = os.Stdin
+
+// policySourceName is how errors and messages name a policy argument.
+func policySourceName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
+}
+
+// loadPolicyArg loads the policy named on the command line: the embedded
+// default for "", standard input for "-", a file otherwise. It reads at most
+// rules.MaxPolicyBytes (and one byte more), so that an oversized input is
+// rejected without being read whole.
+func loadPolicyArg(name string) (*rules.Policy, error) {
+	switch name {
+	case "":
+		return rules.Default(), nil
+	case "-":
+		return rules.LoadReader(policySourceName(name), policyStdin)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return rules.LoadReader(name, f)
 }
 
 // livePolicyFlags select the policy in force in a cluster.
@@ -110,7 +141,7 @@ func (l *livePolicyFlags) load() (*rules.Policy, string, error) {
 
 func runPolicyShow(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("policy show", stderr)
-	policyFile := fs.String("policy", "", "policy file (default: the embedded default policy)")
+	policyFile := fs.String("policy", "", `policy file, "-" for standard input (default: the embedded default policy)`)
 	var live livePolicyFlags
 	live.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -129,7 +160,7 @@ func runPolicyShow(args []string, stdout, stderr io.Writer) error {
 		if source == "" {
 			source = webhook.EmbeddedSource
 		}
-		p, err = loadPolicyFile(*policyFile)
+		p, err = loadPolicyArg(*policyFile)
 	}
 	if err != nil {
 		return err
@@ -145,7 +176,7 @@ func runPolicyShow(args []string, stdout, stderr io.Writer) error {
 // runPolicyDiff compares the effective policy of a file with the live one.
 func runPolicyDiff(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("policy diff", stderr)
-	file := fs.StringP("filename", "f", "", "policy file to compare with the live policy (required)")
+	file := fs.StringP("filename", "f", "", `policy file to compare with the live policy, "-" for standard input (required)`)
 	var live livePolicyFlags
 	live.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -154,7 +185,7 @@ func runPolicyDiff(args []string, stdout, stderr io.Writer) error {
 	if *file == "" || live.configMap == "" {
 		return fmt.Errorf("-f FILE and --policy-configmap NAMESPACE/NAME are required")
 	}
-	mine, err := loadPolicyFile(*file)
+	mine, err := loadPolicyArg(*file)
 	if err != nil {
 		return err
 	}
