@@ -84,7 +84,8 @@ func decodeDocument(data []byte) (doc *Document, errs field.ErrorList, err error
 			}
 			jsonData = slicesReplace(jsonData, start, end, "null")
 		case errors.As(err, &typeErr):
-			return nil, append(errs, field.TooMany(nil, typeErrors+1, maxTypeErrors)), nil
+			return nil, append(errs, field.Forbidden(orDocument(nil), fmt.Sprintf(
+				"more than %d values of the wrong type: fix these and load again to see the others", maxTypeErrors))), nil
 		default:
 			return nil, nil, syntaxError(err)
 		}

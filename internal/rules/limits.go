@@ -16,7 +16,7 @@ const (
 	MaxPolicyBytes = 1 << 20
 	// MaxRules is the most entries each of ingressClasses, controllers and
 	// classGuesses may have, after merging over the defaults.
-	MaxRules = 1000
+	MaxRules = 10000
 	// MaxPatternsPerList is the most patterns each list of ccm.match and
 	// ccm.veto may have, the built-in ones included.
 	MaxPatternsPerList = 100

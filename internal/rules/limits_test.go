@@ -69,6 +69,10 @@ func TestLoadEnforcesLimits(t *testing.T) {
 			doc:  patternList("binaries", "(?:abcdefghij){190}", 11),
 			want: fmt.Sprintf(`policy.yaml: ccm.match.binaries[10]: Invalid value: "(?:abcdefghij){190}(?:x10)?": the CCM patterns of the policy (the built-in ones included) compile to more than %d instructions together`, MaxTotalInstructions),
 		},
+		"more namespaces than the limit": {
+			doc:  header + "ccm:\n  namespaces: [" + strings.Repeat("a, ", MaxRules) + "a]\n",
+			want: fmt.Sprintf("policy.yaml: ccm.namespaces: Too many: %d: must have at most %d items", MaxRules+1, MaxRules),
+		},
 		"more flagValues than the limit": {
 			doc:  flagValuesList(MaxPatternsPerList + 1),
 			want: fmt.Sprintf("policy.yaml: ccm.match.flagValues: Too many: %d: must have at most %d items", MaxPatternsPerList+1+len(defaultDocument().CCM.Match.FlagValues), MaxPatternsPerList),
@@ -81,6 +85,27 @@ func TestLoadEnforcesLimits(t *testing.T) {
 				t.Errorf("errors:\n  %s\nwant one starting with\n  %s", strings.Join(lines, "\n  "), tc.want)
 			}
 		})
+	}
+}
+
+// Each value of the wrong type costs one more decoding pass, so only the
+// first maxTypeErrors are reported.
+func TestLoadReportsAtMostTenTypeErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(header + "ccm:\n  match:\n    binaries: [")
+	for i := range maxTypeErrors + 5 {
+		fmt.Fprintf(&b, "%d, ", i)
+	}
+	b.WriteString("x]\n")
+	lines := loadErrorLines(t, b.String())
+	if len(lines) != maxTypeErrors+1 {
+		t.Fatalf("got %d lines, want %d:\n  %s", len(lines), maxTypeErrors+1, strings.Join(lines, "\n  "))
+	}
+	if want := fmt.Sprintf("policy.yaml: <document>: Forbidden: more than %d values of the wrong type: fix these and load again to see the others", maxTypeErrors); lines[maxTypeErrors] != want {
+		t.Errorf("last line = %q, want %q", lines[maxTypeErrors], want)
+	}
+	if want := "policy.yaml: ccm.match.binaries[9]: Invalid value: must be a string"; !strings.HasPrefix(lines[maxTypeErrors-1], want) {
+		t.Errorf("line %d = %q, want it to start with %q", maxTypeErrors, lines[maxTypeErrors-1], want)
 	}
 }
 
