@@ -195,7 +195,7 @@ func TestLoadRejectsHostilePatternsCheaply(t *testing.T) {
 				t.Errorf("the error has %d lines, want at most %d", lines, maxErrorLines+1)
 			}
 			first, _, _ := strings.Cut(err.Error(), "\n")
-			t.Logf("%d bytes: %s (%d error lines)", len(doc), first, strings.Count(err.Error(), "\n")+1)
+			t.Logf("%d bytes, %d KB allocated: %s (%d error lines)", len(doc), (after.TotalAlloc-before.TotalAlloc)>>10, first, strings.Count(err.Error(), "\n")+1)
 		})
 	}
 }
