@@ -82,7 +82,7 @@ func decodeDocument(data []byte) (doc *Document, errs field.ErrorList, err error
 			if start < 0 {
 				return nil, errs, nil
 			}
-			jsonData = slicesReplace(jsonData, start, end, "null")
+			jsonData = replaceRange(jsonData, start, end, "null")
 		case errors.As(err, &typeErr):
 			return nil, append(errs, field.Forbidden(orDocument(nil), fmt.Sprintf(
 				"more than %d values of the wrong type: fix these and load again to see the others", maxTypeErrors))), nil
@@ -129,7 +129,7 @@ func blankYAML(doc []byte) bool {
 	return true
 }
 
-func slicesReplace(data []byte, start, end int64, with string) []byte {
+func replaceRange(data []byte, start, end int64, with string) []byte {
 	out := make([]byte, 0, int64(len(data))-(end-start)+int64(len(with)))
 	out = append(out, data[:start]...)
 	out = append(out, with...)

@@ -9,7 +9,8 @@ import (
 
 // FuzzLoadPolicy feeds Load arbitrary documents. Whatever the input, Load
 // must not panic, must return either a policy or a *LoadError whose every
-// line names the source, and a policy it returns must resolve classes and
+// line names the source (and none is an internal error: every decoding
+// error was placed), and a policy it returns must resolve classes and
 // show its effective document, which must load again.
 func FuzzLoadPolicy(f *testing.F) {
 	f.Add([]byte(header))
@@ -35,6 +36,9 @@ func FuzzLoadPolicy(f *testing.F) {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				if !strings.HasPrefix(line, "fuzz.yaml: ") {
 					t.Fatalf("error line %q does not name the source", line)
+				}
+				if strings.Contains(line, "Internal error") {
+					t.Fatalf("error line %q: a decoding error whose place was not found", line)
 				}
 			}
 			return
