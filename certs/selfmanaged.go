@@ -162,7 +162,7 @@ func NewSelfManaged(ctx context.Context, mgr manager.Manager, o SelfManagedOptio
 		o: o, clients: clients, secrets: secretInformer.Lister().Secrets(o.Secret.Namespace),
 		secretsSynced: secretInformer.Informer().HasSynced,
 		newCA:         s.rotator.CreateCACert, now: time.Now,
-		trigger:       make(chan struct{}, 1), log: o.Log.WithName("ca"),
+		trigger: make(chan struct{}, 1), log: o.Log.WithName("ca"),
 	}
 	s.mirror = &secretMirror{source: s, factory: secrets, log: o.Log.WithName("mirror")}
 	if _, err := secretInformer.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
