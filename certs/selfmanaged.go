@@ -475,7 +475,12 @@ func trustBundle(now time.Time, cas []*x509.Certificate) []byte {
 		}
 		keep = append(keep, ca)
 	}
-	slices.SortStableFunc(keep, func(a, b *x509.Certificate) int { return b.NotAfter.Compare(a.NotAfter) })
+	slices.SortFunc(keep, func(a, b *x509.Certificate) int {
+		if c := b.NotAfter.Compare(a.NotAfter); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Raw, b.Raw)
+	})
 	var out []byte
 	for _, ca := range keep {
 		out = append(out, encodePEM("CERTIFICATE", ca.Raw)...)
