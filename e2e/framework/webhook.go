@@ -45,7 +45,7 @@ type WebhookOptions struct {
 	// ExtraArgs are appended to the serve command line.
 	ExtraArgs []string
 	// SelfManaged makes no certificate: the webhook makes its own (give
-	// --cert-mode self-managed and its flags in Args). URL then names
+	// --cert-mode self-managed and its flags in ExtraArgs). URL then names
 	// localhost, since a self-managed certificate carries DNS names only,
 	// and CABundle is the ca.crt the webhook wrote into its --cert-dir
 	// once ready.
