@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
@@ -94,7 +95,9 @@ func TestSelfManagedCertificatesRotateUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dyn, err := dynamic.NewForConfig(c.Config)
+	quiet := rest.CopyConfig(c.Config)
+	quiet.WarningHandler = rest.NoWarnings{} // thousands of admissions, each with the webhook's warnings
+	dyn, err := dynamic.NewForConfig(quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +154,15 @@ func TestSelfManagedCertificatesRotateUnderLoad(t *testing.T) {
 	var (
 		handshakes, failedHandshakes, notReady int
 		handshakeFailures                      []string
-		servingSeen                            = map[string]time.Time{} // fingerprint -> first seen
-		servingOrder                           []string
-		casSeen                                = map[string]time.Time{} // issuer key id -> first seen
+		servingSeen                            = map[string]time.Time{}     // fingerprint -> first seen
+		seenBy                                 = make([]map[string]bool, 2) // per replica: fingerprints served
+		casSeen                                = map[string]time.Time{}     // issuer key id -> first seen
 		maxBundle                              int
 		caRotatedAt                            time.Time
 	)
+	for i := range seenBy {
+		seenBy[i] = map[string]bool{}
+	}
 	for {
 		mwc, err := clients.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, configName, metav1.GetOptions{})
 		if err != nil {
@@ -177,9 +183,9 @@ func TestSelfManagedCertificatesRotateUnderLoad(t *testing.T) {
 				continue
 			}
 			fp := certs.Fingerprint(leaf)
+			seenBy[i][fp] = true
 			if _, ok := servingSeen[fp]; !ok {
 				servingSeen[fp] = time.Now()
-				servingOrder = append(servingOrder, fp)
 				t.Logf("%6.1fs replica %d serves %s…, notAfter %s, CA %s…, caBundle of %d CA(s)",
 					time.Since(start).Seconds(), i, fp[:12], leaf.NotAfter.Format(time.TimeOnly), hex.EncodeToString(leaf.AuthorityKeyId)[:12], bytes.Count(bundle, []byte("BEGIN CERTIFICATE")))
 			}
@@ -218,6 +224,11 @@ func TestSelfManagedCertificatesRotateUnderLoad(t *testing.T) {
 	}
 	if servingRotations < wantServingRotations || caRotations < wantCARotations {
 		t.Errorf("saw %d serving-certificate and %d CA rotations in %s, want at least %d and %d", servingRotations, caRotations, time.Since(start).Round(time.Second), wantServingRotations, wantCARotations)
+	}
+	for i, seen := range seenBy {
+		if len(seen)-1 < wantServingRotations {
+			t.Errorf("replica %d served %d certificates, want every one of the %d (it picks up the Secret)", i, len(seen), len(servingSeen))
+		}
 	}
 	if maxBundle < 2 {
 		t.Errorf("the caBundle never held two CAs: no overlap")
@@ -420,4 +431,57 @@ func expiredPair(t *testing.T) certs.KeyPair {
 
 func pemBlock(blockType string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})
+}
+
+// The self-managed component's permissions, as installed by the workload
+// overlay: its own Secret and its own webhook configurations, nothing else.
+func TestSelfManagedCertificatePermissions(t *testing.T) {
+	if env == nil || env.Child == nil {
+		t.Fatal("no child cluster")
+	}
+	rendered, err := framework.RenderOverlay(t.Context(), env.Paths, framework.OverlayWorkload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := framework.DecodeObjects(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rbac []*unstructured.Unstructured
+	for _, o := range objects {
+		switch o.GetKind() {
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			rbac = append(rbac, o)
+		}
+	}
+	mustKubectl(t, env.Child, toYAML(t, rbac...), "apply", "-f", "-")
+	cases := map[string]struct {
+		args []string
+		want bool
+	}{
+		"create its Secret": {[]string{"create", "secrets", "-n", installNamespace}, true},
+		"read its Secret":   {[]string{"get", "secrets/hcp-ingress-webhook-certs", "-n", installNamespace}, true},
+		"update its Secret": {[]string{"update", "secrets/hcp-ingress-webhook-certs", "-n", installNamespace}, true},
+		"watch Secrets of its namespace (cert-controller)": {[]string{"watch", "secrets", "-n", installNamespace}, true},
+		"read another Secret":                              {[]string{"get", "secrets/other", "-n", installNamespace}, false},
+		"update another Secret":                            {[]string{"update", "secrets/other", "-n", installNamespace}, false},
+		"list Secrets elsewhere":                           {[]string{"list", "secrets", "-n", "kube-system"}, false},
+		"patch its MutatingWebhookConfiguration":           {[]string{"patch", "mutatingwebhookconfigurations/hcp-ingress-webhook"}, true},
+		"update its ValidatingWebhookConfiguration":        {[]string{"update", "validatingwebhookconfigurations/hcp-ingress-webhook"}, true},
+		"patch another MutatingWebhookConfiguration":       {[]string{"patch", "mutatingwebhookconfigurations/other"}, false},
+		"delete its MutatingWebhookConfiguration":          {[]string{"delete", "mutatingwebhookconfigurations/hcp-ingress-webhook"}, false},
+		"update its leader-election Lease":                 {[]string{"update", "leases.coordination.k8s.io/hcp-ingress-webhook", "-n", installNamespace}, true},
+		"update another Lease":                             {[]string{"update", "leases.coordination.k8s.io/other", "-n", installNamespace}, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			res := kubectl(t, env.Child, "", append(append([]string{"auth", "can-i"}, tc.args...), "--as", serviceAccount)...)
+			if res.ExitCode > 1 {
+				t.Fatal(res.Err())
+			}
+			if got := res.ExitCode == 0; got != tc.want {
+				t.Errorf("kubectl auth can-i %s: %v, want %v", strings.Join(tc.args, " "), got, tc.want)
+			}
+		})
+	}
 }

@@ -90,6 +90,9 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 	var caBundle []byte
 	if o.SelfManaged {
 		host = "localhost"
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
 	} else {
 		ca, err := certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
 		if err != nil {
