@@ -470,7 +470,7 @@ func TestSelfManagedCertificatePermissions(t *testing.T) {
 		"update its ValidatingWebhookConfiguration":        {[]string{"update", "validatingwebhookconfigurations/hcp-ingress-webhook"}, true},
 		"patch another MutatingWebhookConfiguration":       {[]string{"patch", "mutatingwebhookconfigurations/other"}, false},
 		"delete its MutatingWebhookConfiguration":          {[]string{"delete", "mutatingwebhookconfigurations/hcp-ingress-webhook"}, false},
-		"update its leader-election Lease":                 {[]string{"update", "leases.coordination.k8s.io/hcp-ingress-webhook", "-n", installNamespace}, true},
+		"update its leader-election Lease (base)":          {[]string{"update", "leases.coordination.k8s.io/hcp-ingress-webhook", "-n", installNamespace}, true},
 		"update another Lease":                             {[]string{"update", "leases.coordination.k8s.io/other", "-n", installNamespace}, false},
 	}
 	for name, tc := range cases {
