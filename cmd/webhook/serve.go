@@ -10,10 +10,12 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/version"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/webhook"
 )
@@ -23,7 +25,13 @@ func runServe(args []string, _, stderr io.Writer) error {
 	var o webhook.Options
 	fs.StringVar(&o.BindAddress, "bind-address", "0.0.0.0", "address the HTTPS webhook server listens on")
 	fs.IntVar(&o.Port, "port", 9443, "port of the HTTPS webhook server")
-	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key, reloaded when they change")
+	fs.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt and tls.key, reloaded when they change (self-managed: where the certificate in use is written)")
+	fs.StringVar(&o.Certs.Mode, "cert-mode", webhook.CertModeFiles, "files: tls.crt/tls.key of --cert-dir (cert-manager or any source); self-managed: the webhook makes, renews and rotates its own CA and certificate")
+	fs.StringVar(&o.Certs.Secret, "cert-secret", "hcp-ingress-system/hcp-ingress-webhook-certs", "self-managed: NAMESPACE/NAME of the Secret holding the CA and serving certificate (created if missing)")
+	fs.StringSliceVar(&o.Certs.DNSNames, "cert-dns-names", []string{"hcp-ingress-webhook.hcp-ingress-system.svc"}, "self-managed: the serving certificate's DNS names, the ones API servers dial")
+	fs.StringVar(&o.Certs.WebhookConfigName, "webhook-config-name", "hcp-ingress-webhook", "self-managed: the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose caBundle is kept current (files: where expiry Events go without POD_NAME)")
+	fs.DurationVar(&o.Certs.Schedule.CertLifetime, "cert-lifetime", certs.DefaultCertLifetime, "self-managed: serving certificate lifetime; renewed once two thirds have passed")
+	fs.DurationVar(&o.Certs.Schedule.CALifetime, "ca-lifetime", certs.DefaultCALifetime, "self-managed: CA lifetime; the next CA is trusted from two thirds on and signs from five sixths on")
 	fs.StringVar(&o.PolicyFile, "policy-file", "", "policy document, reloaded when it changes")
 	fs.StringVar(&o.PolicyConfigMap, "policy-configmap", "", "NAMESPACE/NAME of a ConfigMap whose key policy.yaml is the policy, watched")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster to read IngressClasses and control planes from (default: in-cluster config)")
@@ -48,6 +56,8 @@ func runServe(args []string, _, stderr io.Writer) error {
 	ctrllog.SetLogger(log)
 	o.Log = log
 	o.Namespace = os.Getenv("POD_NAMESPACE")
+	o.Certs.PodName = os.Getenv("POD_NAME")
+	o.Certs.PodUID = types.UID(os.Getenv("POD_UID"))
 
 	cfg, err := clusterConfig(*kubeconfig)
 	if err != nil {

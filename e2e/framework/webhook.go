@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,12 @@ type WebhookOptions struct {
 	MetricsSecure bool
 	// ExtraArgs are appended to the serve command line.
 	ExtraArgs []string
+	// SelfManaged makes no certificate: the webhook makes its own (give
+	// --cert-mode self-managed and its flags in ExtraArgs). URL then names
+	// localhost, since a self-managed certificate carries DNS names only,
+	// and CABundle is the ca.crt the webhook wrote into its --cert-dir
+	// once ready.
+	SelfManaged bool
 }
 
 // Webhook is a running `hcp-ingress-webhook serve` on 127.0.0.1.
@@ -55,12 +62,16 @@ type Webhook struct {
 	CABundle []byte
 	// CAFile holds CABundle.
 	CAFile string
+	// CertDir is --cert-dir.
+	CertDir string
 	// ProbeURL is http://127.0.0.1:<port> of /healthz and /readyz.
 	ProbeURL string
 	// MetricsURL is http://127.0.0.1:<port> of /metrics (https with
 	// WebhookOptions.MetricsSecure).
 	MetricsURL string
 	LogFile    string
+
+	serverName string // the name TLS clients verify: 127.0.0.1, or localhost (SelfManaged)
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -75,21 +86,33 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		return nil, err
 	}
 	certDir := filepath.Join(o.Dir, "certs")
-	ca, err := certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
-	if err != nil {
-		return nil, fmt.Errorf("serving certificate: %w", err)
+	host := "127.0.0.1"
+	var caBundle []byte
+	if o.SelfManaged {
+		host = "localhost"
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+	} else {
+		ca, err := certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
+		if err != nil {
+			return nil, fmt.Errorf("serving certificate: %w", err)
+		}
+		caBundle = ca.CertPEM
 	}
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	w := &Webhook{
-		URL:        "https://127.0.0.1:" + strconv.Itoa(ports[0]),
-		CABundle:   ca.CertPEM,
+		URL:        "https://" + host + ":" + strconv.Itoa(ports[0]),
+		CABundle:   caBundle,
 		CAFile:     filepath.Join(certDir, certs.CAFile),
 		ProbeURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
 		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]),
 		LogFile:    filepath.Join(o.Dir, "webhook.log"),
+		CertDir:    certDir,
+		serverName: host,
 		done:       make(chan struct{}),
 	}
 	args := []string{"serve",
@@ -184,12 +207,31 @@ func (w *Webhook) waitReady(ctx context.Context, timeout time.Duration) error {
 // checkTLS dials the webhook port the way the API server will: verifying the
 // serving certificate against CABundle for 127.0.0.1.
 func (w *Webhook) checkTLS() error {
+	if w.CABundle == nil { // self-managed: what it wrote
+		bundle, err := os.ReadFile(w.CAFile)
+		if err != nil {
+			return fmt.Errorf("no CA bundle yet: %w", err)
+		}
+		pool, err := certPool(bundle)
+		if err != nil {
+			return err
+		}
+		if err := w.dialTLS(pool); err != nil {
+			return err
+		}
+		w.CABundle = bundle
+		return nil
+	}
 	pool, err := certPool(w.CABundle)
 	if err != nil {
 		return err
 	}
+	return w.dialTLS(pool)
+}
+
+func (w *Webhook) dialTLS(roots *x509.CertPool) error {
 	host := strings.TrimPrefix(w.URL, "https://")
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", host, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", host, &tls.Config{RootCAs: roots, ServerName: w.serverName})
 	if err != nil {
 		return fmt.Errorf("TLS to %s: %w", host, err)
 	}

@@ -1,9 +1,8 @@
 package webhook
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -22,7 +21,7 @@ type Metrics struct {
 	policyGeneration prometheus.Gauge
 	policyLoadErrors *prometheus.CounterVec
 	policyLoadOK     prometheus.Gauge
-	certNotAfter     prometheus.Gauge
+	certNotAfter     *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -57,10 +56,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hcp_ingress_policy_last_load_success",
 			Help: "1 when the last policy load succeeded, 0 when it failed.",
 		}),
-		certNotAfter: prometheus.NewGauge(prometheus.GaugeOpts{
+		certNotAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hcp_ingress_certificate_expiry_timestamp_seconds",
-			Help: "Expiry (notAfter, Unix seconds) of the serving certificate in use.",
-		}),
+			Help: `Expiry (notAfter, Unix seconds) of the serving certificate in use (certificate="serving") and of the CA that signed it (certificate="ca").`,
+		}, []string{"certificate"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.admissions, m.mutations, m.warnings, m.denials,
@@ -109,19 +108,14 @@ func (m *Metrics) policyLoadFailed(source string) {
 	m.policyLoadOK.Set(0)
 }
 
-// certificateLoaded records the expiry of a newly loaded serving certificate.
-func (m *Metrics) certificateLoaded(cert tls.Certificate) {
-	if m == nil || len(cert.Certificate) == 0 {
+// CertificateExpiry records the expiry of the serving certificate in use
+// (certs.CertificateServing) or of its CA (certs.CertificateCA); it is a
+// certs.ExpiryObserver.
+func (m *Metrics) CertificateExpiry(certificate string, notAfter time.Time) {
+	if m == nil {
 		return
 	}
-	leaf := cert.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return
-		}
-	}
-	m.certNotAfter.Set(float64(leaf.NotAfter.Unix()))
+	m.certNotAfter.WithLabelValues(certificate).Set(float64(notAfter.Unix()))
 }
 
 // metricRule is the rule label of hcp_ingress_mutations_total. A control

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -65,6 +63,9 @@ type Options struct {
 	// Namespace is the webhook's own namespace, never mutated.
 	Namespace string
 	Log       logr.Logger
+	// Certs are the certificate flags (--cert-mode and the self-managed
+	// ones); the directory is CertDir.
+	Certs CertOptions
 }
 
 // LeaderElectionID names the Lease the replicas elect a leader with.
@@ -104,19 +105,12 @@ func Serve(ctx context.Context, o Options) error {
 		store.Set(rules.Default(), EmbeddedSource)
 	}
 
-	// Certificate: loaded now (fatal if missing), reloaded when it changes.
-	certs, err := certwatcher.New(filepath.Join(o.CertDir, "tls.crt"), filepath.Join(o.CertDir, "tls.key"))
-	if err != nil {
-		return fmt.Errorf("serving certificate in %s: %w", o.CertDir, err)
-	}
-	certs.RegisterCallback(metrics.certificateLoaded)
-	runnables = append(runnables, everyReplica(certs.Start))
-
 	var (
 		mgr           manager.Manager
 		classes       *IngressClassCache
 		controlPlanes ControlPlaneLookup
 		checks        []ReadinessCheck
+		err           error
 	)
 	if o.RestConfig != nil {
 		mgr, err = ctrl.NewManager(o.RestConfig, manager.Options{
@@ -161,10 +155,21 @@ func Serve(ctx context.Context, o Options) error {
 		}
 	}
 
+	// The serving certificate: files mode loads it now (fatal if missing);
+	// the self-managed mode adds its runnables to the manager.
+	certSource, certRunnable, err := certificateSource(ctx, o, mgr, metrics)
+	if err != nil {
+		return err
+	}
+	if certRunnable != nil {
+		runnables = append(runnables, certRunnable)
+	}
+	checks = append(checks, ReadinessCheck{Name: "certificate", Check: certSource.Healthy})
+
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host:    o.BindAddress,
 		Port:    o.Port,
-		TLSOpts: []func(*tls.Config){minTLS12, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate }},
+		TLSOpts: []func(*tls.Config){minTLS12, func(c *tls.Config) { c.GetCertificate = certSource.GetCertificate }},
 	})
 	classView := ClassSource(classes.View)
 	admitter := func(target mutate.Target, cps ControlPlaneLookup) *Admitter {
@@ -214,7 +219,7 @@ func Serve(ctx context.Context, o Options) error {
 
 // needsLeader reports whether anything that only one replica may do is on.
 func (o Options) needsLeader() bool {
-	return false
+	return o.Certs.Mode == CertModeSelfManaged
 }
 
 // leaderElectionNamespace is where the Lease lives: the flag, else the
