@@ -307,6 +307,11 @@ func writePolicy(t *testing.T, policy string, wait bool) {
 // template as name -> value ("valueFrom" for references).
 func containerEnv(t *testing.T, u *unstructured.Unstructured, container string, init bool) (map[string]string, bool) {
 	t.Helper()
+	return podContainerEnv(u, container, init)
+}
+
+// podContainerEnv is containerEnv for goroutines that have no *testing.T.
+func podContainerEnv(u *unstructured.Unstructured, container string, init bool) (map[string]string, bool) {
 	field := "containers"
 	if init {
 		field = "initContainers"

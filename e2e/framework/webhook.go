@@ -77,6 +77,11 @@ type Webhook struct {
 	done chan struct{}
 	err  error // process exit, valid after done is closed
 	once sync.Once
+
+	// ca and certDir let RotateServingCertificate write a new pair signed
+	// by the CA the webhook configurations trust.
+	ca      *certs.CA
+	certDir string
 }
 
 // StartWebhook starts bin/hcp-ingress-webhook serve with a fresh serving
@@ -114,6 +119,8 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		CertDir:    certDir,
 		serverName: host,
 		done:       make(chan struct{}),
+		ca:         ca,
+		certDir:    certDir,
 	}
 	args := []string{"serve",
 		"--bind-address", "127.0.0.1",
