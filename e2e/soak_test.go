@@ -144,6 +144,7 @@ const (
 	soakKubectl     = 250 * time.Millisecond
 	soakFlipEvery   = 3 * time.Second
 	soakRotations   = 4
+	soakStopGrace   = 5 * time.Second // SIGTERM, then SIGKILL: a kubelet with a short grace period
 	soakDowntime    = 2 * time.Second // kube-apiserver stopped before it starts again
 	soakSampleEvery = 5 * time.Second
 )
@@ -254,9 +255,13 @@ type soak struct {
 
 	mu       sync.Mutex
 	tallies  map[string]*soakTally
-	problems []string // the first few failures and wrong results, for the log
-	outages  []string // the first few errors during the restart window
-	seen     map[string]int64
+	problems []string         // the first few failures and wrong results, for the log
+	outages  map[string]int64 // errors during the restart window, by kind
+	examples []string         // the first of each kind
+	// Admissions that came back right during the restart window: the child's
+	// API server keeps calling the webhook while the management one is down.
+	rightDuringRestart int64
+	seen               map[string]int64
 }
 
 type soakTally struct{ ok, wrong, failed, unavailable int64 }
@@ -524,16 +529,37 @@ func (s *soak) record(op soakOp, err error, at time.Time) {
 	switch {
 	case err == nil:
 		tally.ok++
+		if s.inRestartWindow(at) {
+			s.rightDuringRestart++
+		}
 	case errors.Is(err, errWrongResult):
 		tally.wrong++
 		note(&s.problems, err.Error())
-	case op.management && s.inRestartWindow(at):
+	case op.management && s.inRestartWindow(at) && !strings.Contains(err.Error(), "failed calling webhook"):
 		tally.unavailable++
-		note(&s.outages, err.Error())
+		kind := outageKind(err)
+		if s.outages[kind] == 0 {
+			s.examples = append(s.examples, fmt.Sprintf("[%s] %s: %s", at.Format("15:04:05.000"), op.name, err))
+		}
+		s.outages[kind]++
 	default:
 		tally.failed++
 		note(&s.problems, err.Error())
 	}
+}
+
+// outageKind names what a client saw of the API server restart.
+func outageKind(err error) string {
+	msg := err.Error()
+	for _, kind := range []string{"connection refused", "connection reset", "EOF", "not yet ready", "Timeout", "timeout"} {
+		if strings.Contains(msg, kind) {
+			return kind
+		}
+	}
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return msg
 }
 
 func (s *soak) inRestartWindow(at time.Time) bool {
@@ -608,6 +634,7 @@ func (s *soak) run(duration time.Duration, ops []soakOp) {
 	t := s.t
 	s.tallies = map[string]*soakTally{}
 	s.seen = map[string]int64{}
+	s.outages = map[string]int64{}
 	start := time.Now()
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -667,11 +694,34 @@ func (s *soak) run(duration time.Duration, ops []soakOp) {
 				policy = "a"
 			}
 			written := s.writePolicy(soakPolicy(policy))
-			generation = waitGeneration(t, s.w, generation)
-			flipLatencies = append(flipLatencies, time.Since(written))
+			if !restart.stopped.IsZero() && restart.firstFlip == 0 {
+				// The first write after the restart waits for the policy
+				// informer's watch to come back (client-go's reflector backs
+				// off while the API server is down): reported on its own.
+				generation = s.waitGeneration(generation, time.Minute)
+				restart.firstFlip = time.Since(written)
+			} else {
+				generation = s.waitGeneration(generation, 10*time.Second)
+				flipLatencies = append(flipLatencies, time.Since(written))
+			}
 			flips++
 			nextFlip = now.Add(soakFlipEvery)
 		}
+	}
+}
+
+// waitGeneration waits until the webhook's policy generation is past after
+// and returns the new one.
+func (s *soak) waitGeneration(after float64, timeout time.Duration) float64 {
+	deadline := time.Now().Add(timeout)
+	for {
+		if g := metric(s.t, s.w, "hcp_ingress_policy_generation"); g > after {
+			return g
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("policy generation still %v %v after the ConfigMap update", after, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -720,6 +770,8 @@ func (s *soak) rotate() time.Duration {
 
 type soakRestart struct {
 	stopped                    time.Time
+	graceful                   bool          // exited on SIGTERM within soakStopGrace
+	firstFlip                  time.Duration // ConfigMap write -> loaded, first after the restart
 	down, start, ready, admits time.Duration
 }
 
@@ -731,9 +783,11 @@ func (s *soak) restartAPIServer() soakRestart {
 	t := s.t
 	r := soakRestart{stopped: time.Now()}
 	s.restartFrom.Store(r.stopped.UnixNano())
-	if err := env.Management.StopAPIServer(); err != nil {
+	graceful, err := env.Management.StopAPIServer(soakStopGrace)
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.graceful = graceful
 	r.down = time.Since(r.stopped)
 	time.Sleep(soakDowntime)
 	started := time.Now()
@@ -820,24 +874,38 @@ func (s *soak) report(elapsed time.Duration, samples []soakSample, flips, rotati
 	t.Logf("soak: %d admissions in %v (%.0f/s): %d with a right result, %d wrong results, %d failed, %d unavailable (management kube-apiserver restarting)",
 		total, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), ok, wrong, failed, unavailable)
 	t.Logf("soak: policies seen: %v", s.seen)
-	t.Logf("soak: %d policy flips, ConfigMap write -> generation loaded: %s", flips, latencySummary(flipLatencies))
+	t.Logf("soak: %d policy flips, ConfigMap write -> generation loaded: %s; the first after the restart %v",
+		flips, latencySummary(flipLatencies), restart.firstFlip.Round(time.Millisecond))
 	t.Logf("soak: %d certificate rotations, write -> new certificate served: %s", rotations, latencySummary(rotationLatencies))
-	t.Logf("soak: kube-apiserver restart: stop %v, down %v, start %v; webhook ready %v and admissions right again %v after the start",
-		restart.down.Round(time.Millisecond), soakDowntime, restart.start.Round(time.Millisecond), restart.ready.Round(time.Millisecond), restart.admits.Round(time.Millisecond))
+	how := "exited on SIGTERM"
+	if !restart.graceful {
+		how = fmt.Sprintf("killed after %v", soakStopGrace)
+	}
+	t.Logf("soak: kube-apiserver restart: stop %v (%s), down %v, start %v; webhook ready %v and admissions right again %v after the start",
+		restart.down.Round(time.Millisecond), how, soakDowntime, restart.start.Round(time.Millisecond), restart.ready.Round(time.Millisecond), restart.admits.Round(time.Millisecond))
 	if len(notReady) == 0 {
 		t.Logf("soak: webhook /readyz: 200 at every poll (every 250ms)")
 	}
 	for _, n := range notReady {
 		t.Logf("soak: webhook not ready at %s", n)
 	}
-	for _, o := range s.outages {
-		t.Logf("soak: during the restart: %s", o)
+	t.Logf("soak: during the restart window %d admissions came back right (through the child's API server); the management API server's clients saw %v",
+		s.rightDuringRestart, s.outages)
+	for _, e := range s.examples {
+		t.Logf("soak: during the restart, for example: %s", e)
 	}
 	for _, smp := range samples {
 		t.Logf("soak: at %6v RSS %6.1f MiB, %4.0f goroutines", smp.at, float64(smp.rssKiB)/1024, smp.goroutines)
 	}
 	served, _ := s.w.Metric("controller_runtime_webhook_requests_total", "")
-	t.Logf("soak: the webhook served %.0f admission requests", served)
+	errorLines := webhookLogErrors(s.w)
+	t.Logf("soak: the webhook served %.0f admission requests and logged %d errors", served, len(errorLines))
+	for i, line := range errorLines {
+		if i == 5 {
+			break
+		}
+		t.Logf("soak: webhook log: %s", line)
+	}
 
 	for _, p := range s.problems {
 		t.Errorf("soak: %s", p)
@@ -863,6 +931,22 @@ func (s *soak) report(elapsed time.Duration, samples []soakSample, flips, rotati
 	if last.goroutines > goroutineLimit(first.goroutines) {
 		t.Errorf("soak: goroutines grew from %.0f to %.0f", first.goroutines, last.goroutines)
 	}
+}
+
+// webhookLogErrors returns the webhook's log lines at level ERROR (the
+// informers report a lost API server there).
+func webhookLogErrors(w *framework.Webhook) []string {
+	data, err := os.ReadFile(w.LogFile)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // goroutineLimit allows for the connections the API servers hold open to
