@@ -551,7 +551,7 @@ func (s *soak) record(op soakOp, err error, at time.Time) {
 // outageKind names what a client saw of the API server restart.
 func outageKind(err error) string {
 	msg := err.Error()
-	for _, kind := range []string{"connection refused", "connection reset", "EOF", "not yet ready", "Timeout", "timeout"} {
+	for _, kind := range []string{"refused", "connection reset", "EOF", "not yet ready", "Timeout", "timeout"} {
 		if strings.Contains(msg, kind) {
 			return kind
 		}
@@ -871,7 +871,7 @@ func (s *soak) report(elapsed time.Duration, samples []soakSample, flips, rotati
 		ok, wrong, failed, unavailable = ok+c.ok, wrong+c.wrong, failed+c.failed, unavailable+c.unavailable
 	}
 	total = ok + wrong + failed + unavailable
-	t.Logf("soak: %d admissions in %v (%.0f/s): %d with a right result, %d wrong results, %d failed, %d unavailable (management kube-apiserver restarting)",
+	t.Logf("soak: %d requests in %v (%.0f/s): %d admitted with a right result, %d wrong results, %d failed, %d unavailable (management kube-apiserver restarting)",
 		total, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), ok, wrong, failed, unavailable)
 	t.Logf("soak: policies seen: %v", s.seen)
 	t.Logf("soak: %d policy flips, ConfigMap write -> generation loaded: %s; the first after the restart %v",
@@ -894,9 +894,16 @@ func (s *soak) report(elapsed time.Duration, samples []soakSample, flips, rotati
 	for _, e := range s.examples {
 		t.Logf("soak: during the restart, for example: %s", e)
 	}
-	for _, smp := range samples {
-		t.Logf("soak: at %6v RSS %6.1f MiB, %4.0f goroutines", smp.at, float64(smp.rssKiB)/1024, smp.goroutines)
+	// About ten lines whatever the duration, and the peaks of all samples.
+	step := max(1, len(samples)/10)
+	peak := samples[0]
+	for i, smp := range samples {
+		if i%step == 0 || i == len(samples)-1 {
+			t.Logf("soak: at %6v RSS %6.1f MiB, %4.0f goroutines", smp.at, float64(smp.rssKiB)/1024, smp.goroutines)
+		}
+		peak.rssKiB, peak.goroutines = max(peak.rssKiB, smp.rssKiB), max(peak.goroutines, smp.goroutines)
 	}
+	t.Logf("soak: peak of %d samples (every %v): RSS %.1f MiB, %.0f goroutines", len(samples), soakSampleEvery, float64(peak.rssKiB)/1024, peak.goroutines)
 	served, _ := s.w.Metric("controller_runtime_webhook_requests_total", "")
 	errorLines := webhookLogErrors(s.w)
 	t.Logf("soak: the webhook served %.0f admission requests and logged %d errors", served, len(errorLines))
