@@ -673,7 +673,9 @@ func (s *soak) run(duration time.Duration, ops []soakOp) {
 		now := time.Now()
 		switch {
 		case !now.Before(end):
-			samples = append(samples, s.sample(start))
+			if len(samples) == 0 || time.Since(start)-samples[len(samples)-1].at > time.Second {
+				samples = append(samples, s.sample(start))
+			}
 			stop()
 			wg.Wait()
 			s.report(time.Since(start), samples, flips, rotations, flipLatencies, rotationLatencies, restart, readiness())
