@@ -21,7 +21,7 @@ import (
 // stays valid. It returns the serial number of the new certificate.
 func (w *Webhook) RotateServingCertificate() (*big.Int, error) {
 	if w.ca == nil {
-		return nil, errors.New("this webhook was not started by StartWebhook: no CA to sign with")
+		return nil, errors.New("this webhook makes its own certificates (SelfManaged): no CA to sign with")
 	}
 	pair, err := w.ca.IssueServing([]string{"127.0.0.1", "localhost"}, 0)
 	if err != nil {
@@ -35,14 +35,14 @@ func (w *Webhook) RotateServingCertificate() (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := certs.WriteDir(w.certDir, w.ca.CertPEM, pair); err != nil {
+	if err := certs.WriteDir(w.CertDir, w.ca.CertPEM, pair); err != nil {
 		return nil, err
 	}
 	return cert.SerialNumber, nil
 }
 
 // ServedSerial dials the webhook port as the API server does (verifying the
-// chain against CABundle for 127.0.0.1) and returns the serial number of the
+// chain against CABundle) and returns the serial number of the
 // certificate it presents.
 func (w *Webhook) ServedSerial() (*big.Int, error) {
 	pool, err := certPool(w.CABundle)
@@ -51,7 +51,7 @@ func (w *Webhook) ServedSerial() (*big.Int, error) {
 	}
 	host := strings.TrimPrefix(w.URL, "https://")
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", host,
-		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		&tls.Config{RootCAs: pool, ServerName: w.serverName, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		return nil, fmt.Errorf("TLS to %s: %w", host, err)
 	}

@@ -78,10 +78,9 @@ type Webhook struct {
 	err  error // process exit, valid after done is closed
 	once sync.Once
 
-	// ca and certDir let RotateServingCertificate write a new pair signed
-	// by the CA the webhook configurations trust.
-	ca      *certs.CA
-	certDir string
+	// ca lets RotateServingCertificate write a new pair signed by the CA
+	// the webhook configurations trust (nil when SelfManaged).
+	ca *certs.CA
 }
 
 // StartWebhook starts bin/hcp-ingress-webhook serve with a fresh serving
@@ -93,13 +92,15 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 	certDir := filepath.Join(o.Dir, "certs")
 	host := "127.0.0.1"
 	var caBundle []byte
+	var ca *certs.CA
 	if o.SelfManaged {
 		host = "localhost"
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 			return nil, err
 		}
 	} else {
-		ca, err := certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
+		var err error
+		ca, err = certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
 		if err != nil {
 			return nil, fmt.Errorf("serving certificate: %w", err)
 		}
@@ -120,7 +121,6 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		serverName: host,
 		done:       make(chan struct{}),
 		ca:         ca,
-		certDir:    certDir,
 	}
 	args := []string{"serve",
 		"--bind-address", "127.0.0.1",
