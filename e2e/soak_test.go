@@ -529,7 +529,7 @@ func (s *soak) record(op soakOp, err error, at time.Time) {
 	switch {
 	case err == nil:
 		tally.ok++
-		if s.inRestartWindow(at) {
+		if !op.management && s.inRestartWindow(at) {
 			s.rightDuringRestart++
 		}
 	case errors.Is(err, errWrongResult):
