@@ -1,0 +1,174 @@
+package chart
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
+)
+
+// One source of truth: the chart and manifests/ install the same objects.
+// The management overlay uses cert-manager, so it is compared with the chart
+// in cert-manager mode, released as hcp-ingress-webhook into
+// hcp-ingress-system. A difference fails with a diff of the object.
+func TestChartMatchesKustomize(t *testing.T) {
+	const namespace = "hcp-ingress-system"
+	rendered, err := framework.RenderOverlay(t.Context(), paths, framework.OverlayManagement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kustomized, err := framework.DecodeObjects(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	charted := render(t, namespace, certManagerValues)
+
+	want := normalise(t, kustomized, true)
+	got := normalise(t, charted, false)
+	for _, key := range sortedKeys(want, got) {
+		w, inKustomize := want[key]
+		g, inChart := got[key]
+		switch {
+		case !inChart:
+			t.Errorf("%s is in manifests/overlays/management but the chart does not render it", key)
+		case !inKustomize:
+			t.Errorf("the chart renders %s, which manifests/overlays/management does not have", key)
+		case w != g:
+			diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+				A: difflib.SplitLines(w), B: difflib.SplitLines(g),
+				FromFile: "kustomize " + key, ToFile: "helm " + key, Context: 3,
+			})
+			t.Errorf("%s differs (normalised):\n%s", key, diff)
+		}
+	}
+}
+
+// helmOnlyLabels are the labels a chart adds by convention and kustomize has
+// no equivalent for (release name, chart version, manager).
+var helmOnlyLabels = []string{
+	"helm.sh/chart",
+	"app.kubernetes.io/instance",
+	"app.kubernetes.io/version",
+	"app.kubernetes.io/managed-by",
+}
+
+// chartNames maps the chart's names (the release's full name plus a suffix,
+// the Helm convention) to the kustomize names. Both sides go through it, so
+// a kustomize name that happens to be the chart's spelling compares equal.
+var chartNames = []struct {
+	pattern *regexp.Regexp
+	name    string
+}{
+	{nameBoundary(releaseName + "-policy"), "hcp-ingress-policy"},
+	{nameBoundary(releaseName + "-selfsigned"), "hcp-ingress-selfsigned"},
+	{nameBoundary(releaseName + "-ca"), "hcp-ingress-ca"},
+}
+
+// nameBoundary matches name where it is a whole name: in "ns/NAME",
+// "--flag=ns/NAME" or "== 'NAME'", not inside a longer name.
+func nameBoundary(name string) *regexp.Regexp {
+	return regexp.MustCompile(`(^|[^a-z0-9.-])` + regexp.QuoteMeta(name) + `($|[^a-z0-9.-])`)
+}
+
+// normalise returns each object as YAML keyed by kind/namespace/name, after:
+// dropping the Namespace (a chart does not create its release namespace;
+// docs/install.md says how to label it), dropping Helm-only labels,
+// renaming chart names to kustomize names, collapsing the whitespace of CEL
+// expressions, and parsing policy.yaml so that its comments do not count.
+func normalise(t *testing.T, objects []*unstructured.Unstructured, fromKustomize bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, o := range objects {
+		if fromKustomize && o.GetKind() == "Namespace" {
+			continue
+		}
+		c := o.DeepCopy()
+		c.Object = normaliseValue(c.Object).(map[string]any)
+		if c.GetKind() == "ConfigMap" {
+			if policy, found, _ := unstructured.NestedString(c.Object, "data", "policy.yaml"); found {
+				var parsed map[string]any
+				if err := yaml.Unmarshal([]byte(policy), &parsed); err != nil {
+					t.Fatalf("%s %s: policy.yaml: %v", c.GetKind(), c.GetName(), err)
+				}
+				_ = unstructured.SetNestedField(c.Object, mustYAML(t, parsed), "data", "policy.yaml")
+			}
+		}
+		key := fmt.Sprintf("%s/%s/%s", c.GetKind(), c.GetNamespace(), c.GetName())
+		if _, dup := out[key]; dup {
+			t.Fatalf("two objects %s", key)
+		}
+		out[key] = mustYAML(t, c.Object)
+	}
+	return out
+}
+
+func normaliseValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, l := range helmOnlyLabels {
+			if _, isLabel := v[l].(string); isLabel {
+				delete(v, l)
+			}
+		}
+		for k, sub := range v {
+			v[k] = normaliseValue(sub)
+		}
+		// CEL ignores whitespace, and kustomize re-folds the `>-` blocks
+		// of matchConditions differently from the text Helm copies.
+		if expression, ok := v["expression"].(string); ok {
+			v["expression"] = strings.Join(strings.Fields(expression), " ")
+		}
+		return v
+	case []any:
+		for i, sub := range v {
+			v[i] = normaliseValue(sub)
+		}
+		return v
+	case string:
+		for _, n := range chartNames {
+			v = n.pattern.ReplaceAllString(v, "${1}"+n.name+"${2}")
+		}
+		return v
+	default:
+		return v
+	}
+}
+
+func sortedKeys(maps ...map[string]string) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, m := range maps {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestNameBoundaryRenamesWholeNamesOnly(t *testing.T) {
+	cases := map[string]string{
+		"hcp-ingress-webhook-ca":                               "hcp-ingress-ca",
+		"hcp-ingress-system/hcp-ingress-webhook-ca":            "hcp-ingress-system/hcp-ingress-ca",
+		"--policy-configmap=ns/hcp-ingress-webhook-policy":     "--policy-configmap=ns/hcp-ingress-policy",
+		"object.metadata.name == 'hcp-ingress-webhook-policy'": "object.metadata.name == 'hcp-ingress-policy'",
+		"hcp-ingress-webhook-cabundle":                         "hcp-ingress-webhook-cabundle",
+		"hcp-ingress-webhook":                                  "hcp-ingress-webhook",
+		"hcp-ingress-webhook-tls":                              "hcp-ingress-webhook-tls",
+	}
+	for in, want := range cases {
+		if got := normaliseValue(in); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
