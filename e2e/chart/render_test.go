@@ -87,10 +87,17 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			podLevel:  "restricted",
 			wantKinds: []string{"Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Role", "ClusterRole"},
 			noKinds:   []string{"Issuer", "Certificate", "ServiceMonitor"},
-			wantArgs: []string{"--cert-mode=self-managed", "--cert-secret=chart-default/hcp-ingress-webhook-tls",
-				"--cert-dns-names=hcp-ingress-webhook,hcp-ingress-webhook.chart-default,hcp-ingress-webhook.chart-default.svc",
-				"--webhook-config-name=hcp-ingress-webhook", "--policy-configmap=chart-default/hcp-ingress-webhook-policy", "--leader-elect"},
-			noArgs: []string{"--cert-dir=/etc/hcp-ingress-webhook/tls", "--child-webhook-url", "--fleet-repair", "--metrics-secure=false"},
+			wantArgs: []string{"--cert-dir=/etc/hcp-ingress-webhook/tls", "--cert-mode=self-managed", "--cert-secret=chart-default/hcp-ingress-webhook-certs",
+				"--cert-dns-names=hcp-ingress-webhook.chart-default.svc,hcp-ingress-webhook.chart-default.svc.cluster.local",
+				"--policy-configmap=chart-default/hcp-ingress-webhook-policy"},
+			// The binary's defaults: the webhook configurations are named
+			// hcp-ingress-webhook, lifetimes one and ten years.
+			noArgs: []string{"--webhook-config-name", "--cert-lifetime", "--ca-lifetime", "--child-webhook-url", "--fleet-repair", "--metrics-secure=false"},
+		},
+		"self-managed certificate lifetimes": {
+			values:   "certificates:\n  selfManaged:\n    certLifetime: 2h\n    caLifetime: 12h\n",
+			podLevel: "restricted",
+			wantArgs: []string{"--cert-lifetime=2h", "--ca-lifetime=12h"},
 		},
 		"cert-manager certificates": {
 			values:    certManagerValues,
@@ -129,6 +136,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 		"child topology":                                                 "chart-child",
 		"a user policy":                                                  "chart-policy",
 		"fleet wiring and repair":                                        "chart-fleet",
+		"self-managed certificate lifetimes":                             "chart-lifetimes",
 		"metrics over plain HTTP, one replica, maxUnavailable":           "chart-plain-metrics",
 	}
 	for name, tc := range cases {

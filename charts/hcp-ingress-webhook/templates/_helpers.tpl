@@ -24,13 +24,28 @@ webhook configurations are all hcp-ingress-webhook.
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The policy ConfigMap, the Secret with the serving certificate. */}}
+{{/*
+The policy ConfigMap; the Secret with the serving certificate: cert-manager's
+<fullname>-tls, or the self-managed <fullname>-certs (which also holds the CA
+and its key, so a switch of mode never reads the other's Secret).
+*/}}
 {{- define "hcp-ingress-webhook.policyName" -}}
 {{- printf "%s-policy" (include "hcp-ingress-webhook.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "hcp-ingress-webhook.tlsSecretName" -}}
-{{- printf "%s-tls" (include "hcp-ingress-webhook.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- $suffix := ternary "tls" "certs" (eq .Values.certificates.mode "cert-manager") }}
+{{- printf "%s-%s" (include "hcp-ingress-webhook.fullname" .) $suffix | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The leader-election Lease: the binary's fixed name (one install per
+namespace). Leader election is on in the binary by default; the Lease RBAC is
+granted where something needs a leader: self-managed certificates (rotation)
+and fleet wiring.
+*/}}
+{{- define "hcp-ingress-webhook.leaseName" -}}
+hcp-ingress-webhook
 {{- end }}
 
 {{/* DNS name of the Service, as the API servers dial it. */}}

@@ -1,0 +1,302 @@
+package chart
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// `helm install` with no values into the API server, then the real webhook
+// binary with the arguments the chart rendered into its Deployment (no
+// kubelet runs pods here), under the chart's ServiceAccount (impersonated,
+// so the chart's RBAC is what it gets): it must make its certificate and
+// point the webhook configurations the chart created at the Service with a
+// caBundle that verifies the certificate it serves.
+func TestChartInstall(t *testing.T) {
+	const ns = "chart-install"
+	ensureNamespace(t, ns, map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"hcp-ingress.io/skip":                "true",
+	})
+	res := helm(t, "", "install", releaseName, chartDir, "--namespace", ns)
+	if err := res.err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.stdout, "STATUS: deployed") || !strings.Contains(res.stdout, "What to check next") {
+		t.Errorf("helm install output lacks the status or the NOTES:\n%s", res.stdout)
+	}
+	for _, o := range []string{"deployment/" + releaseName, "service/" + releaseName, "configmap/" + releaseName + "-policy",
+		"mutatingwebhookconfiguration/" + releaseName, "validatingwebhookconfiguration/" + releaseName} {
+		mustKubectl(t, "", "get", "-n", ns, o)
+	}
+
+	help, _ := exec.CommandContext(t.Context(), paths.Webhook, "serve", "--help").CombinedOutput()
+	if !strings.Contains(string(help), "--cert-mode") {
+		// Integration: the certs branch adds serve --cert-mode self-managed.
+		t.Skip("needs --cert-mode self-managed")
+	}
+
+	var deployment unstructured.Unstructured
+	if err := json.Unmarshal([]byte(mustKubectl(t, "", "get", "-n", ns, "deployment", releaseName, "-o", "json").Stdout), &deployment.Object); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 3)
+	dir := t.TempDir()
+	args := localArgs(t, containerArgs(t, &deployment), map[string]string{
+		"--bind-address":              "127.0.0.1",
+		"--port":                      strconv.Itoa(ports[0]),
+		"--metrics-bind-address":      "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--health-probe-bind-address": "127.0.0.1:" + strconv.Itoa(ports[2]),
+		"--cert-dir":                  filepath.Join(dir, "tls"), // the pod's emptyDir
+	})
+	args = append(args, "--kubeconfig", serviceAccountKubeconfig(t, dir, ns), "--log-format", "text")
+	t.Logf("hcp-ingress-webhook %s", strings.Join(args, " "))
+
+	logFile := filepath.Join(dir, "webhook.log")
+	log, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(paths.Webhook, args...)
+	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+ns, "POD_NAME="+releaseName+"-local", "POD_UID=00000000-0000-0000-0000-000000000001")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(logFile)
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			t.Logf("webhook log (last 40 lines):\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
+
+	service := releaseName + "." + ns + ".svc"
+	var configs []*unstructured.Unstructured
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		configs = webhookConfigurations(t)
+		if allHaveCABundle(configs) {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the webhook exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no caBundle in the webhook configurations within 90s:\n%s", toYAML(t, configs...))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	hookPaths := map[string]string{
+		"controlplane.hcp-ingress.io": "/mutate-controlplane",
+		"policy.hcp-ingress.io":       "/validate-policy",
+	}
+	for _, c := range configs {
+		hooks, _, _ := unstructured.NestedSlice(c.Object, "webhooks")
+		for _, h := range hooks {
+			hook := h.(map[string]any)
+			name := hook["name"].(string)
+			t.Run(c.GetKind()+" "+name+" calls the Service and trusts the certificate the webhook serves", func(t *testing.T) {
+				cc := hook["clientConfig"].(map[string]any)
+				svc, _ := cc["service"].(map[string]any)
+				want := map[string]any{"name": releaseName, "namespace": ns, "path": hookPaths[name], "port": int64(443)}
+				if fmt.Sprint(svc) != fmt.Sprint(want) || cc["url"] != nil {
+					t.Errorf("clientConfig %v, want service %v", cc, want)
+				}
+				pemBundle, err := base64.StdEncoding.DecodeString(cc["caBundle"].(string))
+				if err != nil {
+					t.Fatalf("caBundle: %v", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pemBundle) {
+					t.Fatalf("caBundle holds no PEM certificate:\n%s", pemBundle)
+				}
+				// What the API server does: dial the Service name, verify
+				// against the caBundle.
+				conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(ports[0]),
+					&tls.Config{ServerName: service, RootCAs: pool, MinVersion: tls.VersionTLS12})
+				if err != nil {
+					t.Fatalf("TLS to the webhook as %s with the caBundle: %v", service, err)
+				}
+				leaf := conn.ConnectionState().PeerCertificates[0]
+				_ = conn.Close()
+				t.Logf("serving certificate %v, issued by %q, valid until %s", leaf.DNSNames, leaf.Issuer.CommonName, leaf.NotAfter.Format(time.RFC3339))
+			})
+		}
+	}
+
+	t.Run("the Secret holds the CA and the serving certificate", func(t *testing.T) {
+		var secret unstructured.Unstructured
+		out := mustKubectl(t, "", "get", "-n", ns, "secret", releaseName+"-certs", "-o", "json").Stdout
+		if err := json.Unmarshal([]byte(out), &secret.Object); err != nil {
+			t.Fatal(err)
+		}
+		data, _, _ := unstructured.NestedStringMap(secret.Object, "data")
+		for _, key := range []string{"ca.crt", "tls.crt", "tls.key"} {
+			if data[key] == "" {
+				t.Errorf("Secret %s-certs has no %s (keys %v)", releaseName, key, keysOf(data))
+			}
+		}
+	})
+
+	t.Run("it becomes ready under the chart's RBAC", func(t *testing.T) {
+		url := "http://127.0.0.1:" + strconv.Itoa(ports[2]) + "/readyz?verbose"
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get(url)
+			if err == nil {
+				body := new(bytes.Buffer)
+				_, _ = body.ReadFrom(resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/readyz: %s\n%s", resp.Status, body)
+				}
+			} else if time.Now().After(deadline) {
+				t.Fatalf("/readyz: %v", err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
+}
+
+// localArgs replaces the values of the flags in set (--flag=value form, as
+// the chart renders them); every flag in set must be present.
+func localArgs(t *testing.T, args []string, set map[string]string) []string {
+	t.Helper()
+	out := make([]string, 0, len(args))
+	seen := map[string]bool{}
+	for _, a := range args {
+		flag, _, hasValue := strings.Cut(a, "=")
+		if value, ok := set[flag]; ok && hasValue {
+			a = flag + "=" + value
+			seen[flag] = true
+		}
+		out = append(out, a)
+	}
+	for flag := range set {
+		if !seen[flag] {
+			t.Fatalf("the chart's Deployment has no %s=...: %v", flag, args)
+		}
+	}
+	if len(out) == 0 || out[0] != "serve" {
+		t.Fatalf("the chart's Deployment does not run serve: %v", args)
+	}
+	return out
+}
+
+// serviceAccountKubeconfig writes the cluster's admin kubeconfig with
+// impersonation of the chart's ServiceAccount: the webhook then has exactly
+// the permissions the chart grants it.
+func serviceAccountKubeconfig(t *testing.T, dir, ns string) string {
+	t.Helper()
+	data, err := os.ReadFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config map[string]any
+	if err := yaml.Unmarshal(data, &config); err != nil {
+		t.Fatal(err)
+	}
+	users, _ := config["users"].([]any)
+	if len(users) == 0 {
+		t.Fatalf("%s has no users", cluster.Kubeconfig)
+	}
+	for _, u := range users {
+		user := u.(map[string]any)["user"].(map[string]any)
+		user["as"] = "system:serviceaccount:" + ns + ":" + releaseName
+		user["as-groups"] = []any{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+	}
+	out, err := yaml.Marshal(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "service-account.kubeconfig")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func webhookConfigurations(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, kind := range []string{"mutatingwebhookconfiguration", "validatingwebhookconfiguration"} {
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal([]byte(mustKubectl(t, "", "get", kind, releaseName, "-o", "json").Stdout), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func allHaveCABundle(configs []*unstructured.Unstructured) bool {
+	for _, c := range configs {
+		hooks, _, _ := unstructured.NestedSlice(c.Object, "webhooks")
+		if len(hooks) == 0 {
+			return false
+		}
+		for _, h := range hooks {
+			if bundle, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle"); bundle == "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	return ports
+}
+
+func keysOf(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
