@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -37,6 +38,12 @@ func TestChartInstall(t *testing.T) {
 	if err := res.err(); err != nil {
 		t.Fatal(err)
 	}
+	// The other tests dry-run objects of the same cluster-scoped names.
+	t.Cleanup(func() {
+		if err := helmContext(t, context.Background(), "", "uninstall", releaseName, "--namespace", ns).err(); err != nil {
+			t.Error(err)
+		}
+	})
 	if !strings.Contains(res.stdout, "STATUS: deployed") || !strings.Contains(res.stdout, "What to check next") {
 		t.Errorf("helm install output lacks the status or the NOTES:\n%s", res.stdout)
 	}

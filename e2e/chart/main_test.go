@@ -128,7 +128,14 @@ func (r helmResult) err() error {
 // kubeconfig is set. Only failing to start helm fails the test.
 func helm(t *testing.T, stdin string, args ...string) helmResult {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), filepath.Join(paths.Bin, "helm"), args...)
+	return helmContext(t, t.Context(), stdin, args...)
+}
+
+// helmContext is helm with a context of its own, for t.Cleanup (where
+// t.Context is already cancelled).
+func helmContext(t *testing.T, ctx context.Context, stdin string, args ...string) helmResult {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, filepath.Join(paths.Bin, "helm"), args...)
 	cmd.Dir = paths.Root
 	cmd.Env = []string{
 		"HOME=" + helmHome,
