@@ -40,9 +40,7 @@ and its key, so a switch of mode never reads the other's Secret).
 
 {{/*
 The leader-election Lease: the binary's fixed name (one install per
-namespace). Leader election is on in the binary by default; the Lease RBAC is
-granted where something needs a leader: self-managed certificates (rotation)
-and fleet wiring.
+namespace); leader election is on by default (serve --leader-elect).
 */}}
 {{- define "hcp-ingress-webhook.leaseName" -}}
 hcp-ingress-webhook
