@@ -26,17 +26,37 @@ import (
 func TestChartMatchesKustomize(t *testing.T) {
 	const namespace = "hcp-ingress-system"
 	cases := map[string]struct {
-		components []string // added to manifests/overlays/management
+		overlay    string
+		components []string // added to the overlay
+		needs      string   // a component the overlay itself uses
 		values     string
 	}{
-		"cert-manager mode is the management overlay": {values: certManagerValues},
+		"cert-manager mode is the management overlay": {overlay: framework.OverlayManagement, values: certManagerValues},
 		"default values are the management overlay with self-managed certificates": {
+			overlay:    framework.OverlayManagement,
 			components: []string{"self-managed-certs"},
+		},
+		// The workload overlay's own example policy and API server.
+		"the child topology is the workload overlay": {
+			overlay: framework.OverlayWorkload,
+			needs:   "self-managed-certs",
+			values: `topology: child
+policy:
+  ccm:
+    apiServer:
+      host: api.example.com
+      port: 443
+    namespaces: [kube-system]
+    onConflict: Override
+`,
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			rendered := kustomize(t, framework.OverlayManagement, tc.components...)
+			if tc.needs != "" {
+				requireComponent(t, tc.needs)
+			}
+			rendered := kustomize(t, tc.overlay, tc.components...)
 			kustomized, err := framework.DecodeObjects(rendered)
 			if err != nil {
 				t.Fatal(err)
@@ -88,18 +108,26 @@ func kustomize(t *testing.T, overlay string, components ...string) []byte {
 	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " +
 		rel(filepath.Join(paths.Root, "manifests", "overlays", overlay)) + "\ncomponents:\n"
 	for _, c := range components {
-		path := filepath.Join(paths.Root, "manifests", "components", c)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			// Integration: the certs branch adds the component.
-			t.Skipf("needs manifests/components/%s (--cert-mode self-managed)", c)
-		}
-		k += "  - " + rel(path) + "\n"
+		k += "  - " + rel(requireComponent(t, c)) + "\n"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res := mustKubectl(t, "", "kustomize", dir)
 	return []byte(res.Stdout)
+}
+
+// requireComponent returns the directory of manifests/components/<name>, and
+// skips the test when there is none.
+func requireComponent(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(paths.Root, "manifests", "components", name)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		// Integration: the certs branch adds the component (and makes the
+		// workload overlay use it).
+		t.Skipf("needs manifests/components/%s (--cert-mode self-managed)", name)
+	}
+	return path
 }
 
 // helmOnlyLabels are the labels a chart adds by convention and kustomize has
@@ -110,6 +138,10 @@ var helmOnlyLabels = []string{
 	"app.kubernetes.io/version",
 	"app.kubernetes.io/managed-by",
 }
+
+// mapLists are the pod-template lists whose order means nothing (none of
+// the env values refers to another), with their key.
+var mapLists = map[string]string{"env": "name", "volumes": "name", "volumeMounts": "mountPath"}
 
 // chartNames maps the chart's names (the release's full name plus a suffix,
 // the Helm convention) to the kustomize names. Both sides go through it, so
@@ -133,7 +165,8 @@ func nameBoundary(name string) *regexp.Regexp {
 // dropping the Namespace (a chart does not create its release namespace;
 // docs/install.md says how to label it), dropping Helm-only labels,
 // renaming chart names to kustomize names, collapsing the whitespace of CEL
-// expressions, and parsing policy.yaml so that its comments do not count.
+// expressions, ordering env, volumes and volumeMounts by key, and parsing
+// policy.yaml so that its comments do not count.
 func normalise(t *testing.T, objects []*unstructured.Unstructured, fromKustomize bool) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -176,6 +209,15 @@ func normaliseValue(v any) any {
 		// of matchConditions differently from the text Helm copies.
 		if expression, ok := v["expression"].(string); ok {
 			v["expression"] = strings.Join(strings.Fields(expression), " ")
+		}
+		// Lists the API keys by name (listType map): a kustomize patch
+		// puts its entries first, a template where they are written.
+		for list, key := range mapLists {
+			if items, ok := v[list].([]any); ok {
+				sort.SliceStable(items, func(i, j int) bool {
+					return fmt.Sprint(items[i].(map[string]any)[key]) < fmt.Sprint(items[j].(map[string]any)[key])
+				})
+			}
 		}
 		return v
 	case []any:
