@@ -44,8 +44,10 @@ func TestChartInstall(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if !strings.Contains(res.stdout, "STATUS: deployed") || !strings.Contains(res.stdout, "What to check next") {
-		t.Errorf("helm install output lacks the status or the NOTES:\n%s", res.stdout)
+	for _, want := range []string{"STATUS: deployed", "What to check next", "secret " + releaseName + "-certs", "pod-security.kubernetes.io/enforce=restricted"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("helm install output (with NOTES.txt) lacks %q:\n%s", want, res.stdout)
+		}
 	}
 	for _, o := range []string{"deployment/" + releaseName, "service/" + releaseName, "configmap/" + releaseName + "-policy",
 		"mutatingwebhookconfiguration/" + releaseName, "validatingwebhookconfiguration/" + releaseName} {
