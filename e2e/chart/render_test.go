@@ -40,6 +40,9 @@ policy:
     namespaces: [kube-system, cloud]
     match:
       images: ["example.com/my-ccm$"]
+      flagValues:
+        - name: cloud-provider
+          except: [external, ""]
 `
 	fleetValues = "fleet:\n  enabled: true\n  repair: true\n"
 )
@@ -347,7 +350,7 @@ func TestChartRendersThePolicyTheWebhookLoads(t *testing.T) {
 		},
 		"an annotation key that is not a Kubernetes key": {
 			values: "policy:\n  ingressClasses:\n    nginx:\n      annotations:\n        \"nginx.ingress.kubernetes.io/ssl passthrough\": \"true\"\n",
-			want:   []string{"ingressClasses.nginx.annotations"},
+			want:   []string{"ingressClasses", "nginx", "annotations", "ssl passthrough"},
 		},
 	}
 	for name, tc := range cases {
@@ -438,6 +441,11 @@ func compareSchema(t *testing.T, path string, schema map[string]any, typ reflect
 	case reflect.Slice:
 		if schema["type"] != "array" {
 			t.Errorf("%s: a list, the schema says %v", path, schema["type"])
+		}
+		if items, ok := schema["items"].(map[string]any); ok {
+			compareSchema(t, path+"[]", items, typ.Elem())
+		} else {
+			t.Errorf("%s: a list without items in the schema", path)
 		}
 	case reflect.String:
 		if schema["type"] != "string" {
