@@ -54,12 +54,6 @@ func TestChartInstall(t *testing.T) {
 		mustKubectl(t, "", "get", "-n", ns, o)
 	}
 
-	help, _ := exec.CommandContext(t.Context(), paths.Webhook, "serve", "--help").CombinedOutput()
-	if !strings.Contains(string(help), "--cert-mode") {
-		// Integration: the certs branch adds serve --cert-mode self-managed.
-		t.Skip("needs --cert-mode self-managed")
-	}
-
 	var deployment unstructured.Unstructured
 	if err := json.Unmarshal([]byte(mustKubectl(t, "", "get", "-n", ns, "deployment", releaseName, "-o", "json").Stdout), &deployment.Object); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,15 +116,12 @@ func kustomize(t *testing.T, overlay string, components ...string) []byte {
 	return []byte(res.Stdout)
 }
 
-// requireComponent returns the directory of manifests/components/<name>, and
-// skips the test when there is none.
+// requireComponent returns the directory of manifests/components/<name>.
 func requireComponent(t *testing.T, name string) string {
 	t.Helper()
 	path := filepath.Join(paths.Root, "manifests", "components", name)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		// Integration: the certs branch adds the component (and makes the
-		// workload overlay use it).
-		t.Skipf("needs manifests/components/%s (--cert-mode self-managed)", name)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("manifests/components/%s: %v", name, err)
 	}
 	return path
 }
