@@ -44,7 +44,7 @@ policy:
         - name: cloud-provider
           except: [external, ""]
 `
-	fleetValues = "fleet:\n  enabled: true\n  repair: true\n"
+	fleetValues = "fleet:\n  repair: true\n"
 )
 
 func TestChartLint(t *testing.T) {
@@ -92,10 +92,10 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			noKinds:   []string{"Issuer", "Certificate", "ServiceMonitor"},
 			wantArgs: []string{"--cert-dir=/etc/hcp-ingress-webhook/tls", "--cert-mode=self-managed", "--cert-secret=chart-default/hcp-ingress-webhook-certs",
 				"--cert-dns-names=hcp-ingress-webhook.chart-default.svc,hcp-ingress-webhook.chart-default.svc.cluster.local",
-				"--policy-configmap=chart-default/hcp-ingress-webhook-policy"},
+				"--policy-configmap=chart-default/hcp-ingress-webhook-policy", "--child-webhook-url=https://hcp-ingress-webhook.chart-default.svc"},
 			// The binary's defaults: the webhook configurations are named
 			// hcp-ingress-webhook, lifetimes one and ten years.
-			noArgs: []string{"--webhook-config-name", "--cert-lifetime", "--ca-lifetime", "--child-webhook-url", "--fleet-repair", "--metrics-secure=false"},
+			noArgs: []string{"--webhook-config-name", "--cert-lifetime", "--ca-lifetime", "--fleet-repair", "--metrics-secure=false"},
 		},
 		"self-managed certificate lifetimes": {
 			values:   "certificates:\n  selfManaged:\n    certLifetime: 2h\n    caLifetime: 12h\n",
@@ -115,7 +115,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			wantKinds: []string{"Deployment", "MutatingWebhookConfiguration", "ConfigMap"},
 			noKinds:   []string{"ValidatingWebhookConfiguration", "Issuer", "Certificate"},
 			wantArgs:  []string{"--port=10270", "--policy-file=/etc/hcp-ingress-webhook/policy/policy.yaml", "--cert-mode=self-managed"},
-			noArgs:    []string{"--policy-configmap=chart-child/hcp-ingress-webhook-policy"},
+			noArgs:    []string{"--policy-configmap", "--child-webhook-url", "--fleet-repair"},
 		},
 		"a user policy": {
 			values:    userPolicyValues,
@@ -126,6 +126,11 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			values:   fleetValues,
 			podLevel: "restricted",
 			wantArgs: []string{"--child-webhook-url=https://hcp-ingress-webhook.chart-fleet.svc", "--fleet-repair"},
+		},
+		"no fleet wiring": {
+			values:   "fleet:\n  enabled: false\n",
+			podLevel: "restricted",
+			noArgs:   []string{"--child-webhook-url", "--fleet-repair"},
 		},
 		"metrics over plain HTTP, one replica, maxUnavailable": {
 			values:   "replicaCount: 1\nmetrics:\n  secure: false\npodDisruptionBudget:\n  maxUnavailable: 1\n",
@@ -139,6 +144,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 		"child topology":                                                 "chart-child",
 		"a user policy":                                                  "chart-policy",
 		"fleet wiring and repair":                                        "chart-fleet",
+		"no fleet wiring":                                                "chart-no-fleet",
 		"self-managed certificate lifetimes":                             "chart-lifetimes",
 		"metrics over plain HTTP, one replica, maxUnavailable":           "chart-plain-metrics",
 	}
@@ -166,6 +172,14 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 				}
 			}
 			args := containerArgs(t, find(objects, "Deployment", releaseName))
+			seen := map[string]bool{}
+			for _, a := range args {
+				flag, _, _ := strings.Cut(a, "=")
+				if seen[flag] {
+					t.Errorf("%s given twice:\n  %s", flag, strings.Join(args, "\n  "))
+				}
+				seen[flag] = true
+			}
 			for _, a := range tc.wantArgs {
 				if !slices.Contains(args, a) {
 					t.Errorf("args lack %q:\n  %s", a, strings.Join(args, "\n  "))
@@ -306,7 +320,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 			want:   []string{"topology: child needs certificates.mode: self-managed"},
 		},
 		"fleet repair without fleet wiring": {
-			values: "fleet:\n  repair: true\n",
+			values: "fleet:\n  enabled: false\n  repair: true\n",
 			want:   []string{"fleet.repair needs fleet.enabled"},
 		},
 	}

@@ -111,13 +111,19 @@ policy.ccm.apiServer, required there.
 {{- dict "host" $host "port" ($api.port | default 443) | toJson }}
 {{- end }}
 
+{{/* Fleet wiring runs where the control planes are: management only. */}}
+{{- define "hcp-ingress-webhook.fleet" -}}
+{{- if and .Values.fleet.enabled (eq .Values.topology "management") }}true{{ end }}
+{{- end }}
+
+{{- define "hcp-ingress-webhook.fleetRepair" -}}
+{{- if and (include "hcp-ingress-webhook.fleet" .) .Values.fleet.repair }}true{{ end }}
+{{- end }}
+
 {{/* Checks of values that the schema cannot express. */}}
 {{- define "hcp-ingress-webhook.validate" -}}
 {{- if and .Values.fleet.repair (not .Values.fleet.enabled) }}
 {{- fail "fleet.repair needs fleet.enabled: repair wires children through the fleet ConfigMaps" }}
-{{- end }}
-{{- if and .Values.fleet.enabled (eq .Values.topology "child") }}
-{{- fail "fleet.enabled is for topology: management (fleet wiring runs where the control planes are)" }}
 {{- end }}
 {{- if and (eq .Values.topology "child") (eq .Values.certificates.mode "cert-manager") }}
 {{- fail "topology: child needs certificates.mode: self-managed (cert-manager cannot run in a child before its CCM has initialized the nodes)" }}
