@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/netip"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
@@ -48,7 +46,11 @@ type clusterSpec struct {
 	Service struct {
 		Type string `json:"type"`
 	} `json:"service"`
-	Template *clusterTemplate `json:"template"`
+	// Manifests is kept raw: it is read only with fleet wiring on
+	// (see wireChild), and a list the engine does not need must not fail
+	// an admission.
+	Manifests jsontext.Value   `json:"manifests"`
+	Template  *clusterTemplate `json:"template"`
 }
 
 // clusterTemplate is spec.template of a K0smotronControlPlaneTemplate.
@@ -57,8 +59,9 @@ type clusterTemplate struct {
 }
 
 // ingressSpec is k0smotron's spec.ingress. Port is a float so that any JSON
-// number decodes and a bad one is reported as a warning, not a failure: only
-// the CCM injection uses it.
+// number decodes: the control plane engine warns about one that is not a
+// port (the CRD's schema rejects it after admission), and IngressAPIServer
+// refuses it; neither truncates it.
 type ingressSpec struct {
 	Annotations      map[string]string `json:"annotations"`
 	ClassName        string            `json:"className"`
@@ -85,26 +88,32 @@ var (
 // spec.ingress.annotations (spec.template.spec.ingress.annotations for a
 // K0smotronControlPlaneTemplate). It also warns about what would keep the
 // Ingress from working: annotations of another controller, a k0s version
-// without ingress support, bad host names, a redundant LoadBalancer.
+// without ingress support, bad host names, a redundant LoadBalancer. With
+// Input.ChildWiring it appends the child's webhook configuration to
+// spec.manifests (see wireChild).
 //
 // An object without spec.ingress, or that opts out with the skip label, is
 // left alone. Values it cannot read (spec.ingress a string, annotations a
 // list) are errors naming the field.
 func ControlPlane(in Input) (Result, error) {
 	out := Result{Target: TargetControlPlane}
-	if in.NamespaceSkipped || (in.Operation != "" && in.Operation != "CREATE" && in.Operation != "UPDATE") {
+	if in.passesUnread() {
 		return out, nil
 	}
 	obj, err := decodeControlPlane(in.Object)
 	if err != nil {
 		return out, err
 	}
-	if target, ok := TargetOf(obj.APIVersion, obj.Kind); !ok || target != TargetControlPlane {
-		return out, fmt.Errorf("kind %q of apiVersion %q: %w", obj.Kind, obj.APIVersion, ErrNotATarget)
+	if err := checkTarget(obj.APIVersion, obj.Kind, TargetControlPlane); err != nil {
+		return out, err
+	}
+	if obj.Metadata.skipped() {
+		return out, nil
 	}
 
 	at, spec := controlPlaneIngress, obj.Spec
-	if obj.Kind == "K0smotronControlPlaneTemplate" {
+	template := obj.Kind == "K0smotronControlPlaneTemplate"
+	if template {
 		at, spec = templateIngress, nil
 		if obj.Spec != nil && obj.Spec.Template != nil {
 			spec = obj.Spec.Template.Spec
@@ -116,116 +125,29 @@ func ControlPlane(in Input) (Result, error) {
 	if obj.Metadata == nil {
 		return out, errors.New("metadata: missing; a Kubernetes object always has metadata")
 	}
-	if obj.Metadata.skipped() {
-		return out, nil
+	a := admitIngress(in.policy(), in.Classes, spec, at)
+	// Templates are never wired: the control planes made from them are
+	// admitted themselves.
+	if in.ChildWiring && !template && a.Denied == "" {
+		if err := a.wireChild(in, obj.Metadata, spec); err != nil {
+			return out, err
+		}
 	}
-	policy := in.Policy
-	if policy == nil {
-		policy = rules.Default()
-	}
-	return admitIngress(policy, in.Classes, obj.Metadata, spec, at), nil
+	a.finish(obj.Metadata)
+	return a.Result, nil
 }
 
-// decodeControlPlane reads what the engine needs of a control plane object,
-// in one pass over it (see jsonCursor). Field names are matched
-// case-sensitively, as the API server matches them: encoding/json would take
-// a "Spec" key for spec, and the patch would then point at a path that does
-// not exist. Of duplicate keys the last one wins, as in the API server and in
-// JSON patch.
+// decodeControlPlane reads what the engine needs of a control plane object.
 func decodeControlPlane(data []byte) (*controlPlaneObject, error) {
 	return decodeObject[controlPlaneObject](data)
 }
 
-func (o *controlPlaneObject) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "apiVersion":
-		return c.stringValue(&o.APIVersion)
-	case "kind":
-		return c.stringValue(&o.Kind)
-	case "metadata":
-		return optionalObject(c, &o.Metadata)
-	case "spec":
-		return optionalObject(c, &o.Spec)
-	}
-	return nil
-}
-
-// member reads what objectMeta holds; managedFields, often the largest part
-// of metadata, is skipped.
-func (m *objectMeta) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "name":
-		return c.stringValue(&m.Name)
-	case "namespace":
-		return c.stringValue(&m.Namespace)
-	case "labels":
-		return c.stringMap(&m.Labels)
-	case "annotations":
-		return c.stringMap(&m.Annotations)
-	}
-	return nil
-}
-
-func (s *clusterSpec) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "version":
-		return c.stringValue(&s.Version)
-	case "ingress":
-		return optionalObject(c, &s.Ingress)
-	case "service":
-		s.Service.Type = ""
-		if c.null() {
-			return nil
-		}
-		return c.object(func(c *jsonCursor, key []byte) error {
-			if string(key) == "type" {
-				return c.stringValue(&s.Service.Type)
-			}
-			return nil
-		})
-	case "template":
-		s.Template = nil
-		if c.null() {
-			return nil
-		}
-		s.Template = &clusterTemplate{}
-		return c.object(func(c *jsonCursor, key []byte) error {
-			if string(key) != "spec" {
-				return nil
-			}
-			s.Template.Spec = nil
-			if c.null() {
-				return nil
-			}
-			s.Template.Spec = &clusterSpec{}
-			return c.object(s.Template.Spec.member)
-		})
-	}
-	return nil
-}
-
-func (g *ingressSpec) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "annotations":
-		return c.stringMap(&g.Annotations)
-	case "className":
-		return c.stringValue(&g.ClassName)
-	case "apiHost":
-		return c.stringValue(&g.APIHost)
-	case "konnectivityHost":
-		return c.stringValue(&g.KonnectivityHost)
-	case "port":
-		return c.numberValue(&g.Port)
-	}
-	return nil
-}
-
 // admitIngress applies the resolved rule to spec.ingress and adds the checks
-// that do not depend on it.
-func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *objectMeta, spec *clusterSpec, at ingressAt) Result {
+// that do not depend on it. finish completes the result.
+func admitIngress(policy *rules.Policy, classes rules.IngressClasses, spec *clusterSpec, at ingressAt) *ingressAdmission {
 	ingress := spec.Ingress
 	res := policy.ResolveClass(ingress.ClassName, classes)
-	a := ingressAdmission{
+	a := &ingressAdmission{
 		Result:          Result{Target: TargetControlPlane},
 		policy:          policy,
 		res:             res,
@@ -255,12 +177,16 @@ func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *obje
 		a.warn("%s (rule %s for ingress class %q)", res.Rule.Warning, res.RuleName, res.Class)
 	}
 	a.checkIngress(spec, at)
+	return a
+}
 
-	if len(a.Patch) > 0 {
-		a.Patch = append(a.Patch, recordOps(meta, res.RuleName)...)
+// finish records the rule that applied on a changed object, and fills the
+// audit annotations.
+func (a *ingressAdmission) finish(meta *objectMeta) {
+	if len(a.Patch) > 0 && a.res.RuleName != "" {
+		a.Patch = append(a.Patch, recordOps(meta, a.res.RuleName)...)
 	}
 	a.audit()
-	return a.Result
 }
 
 // ingressAdmission collects the outcome of one control plane admission.
@@ -273,6 +199,8 @@ type ingressAdmission struct {
 	annotationsName string // field path of spec.ingress.annotations, for messages
 	changes         []string
 	outcome         string
+	// wiring says what fleet wiring did, for the audit annotations.
+	wiring string
 }
 
 func (a *ingressAdmission) warn(format string, args ...any) {
@@ -451,8 +379,8 @@ func (a *ingressAdmission) checkIngress(spec *clusterSpec, at ingressAt) {
 		a.warn("%s.apiHost and %s.konnectivityHost are both %q: the Ingress routes by host name, so API and konnectivity traffic need different hosts",
 			at.field, at.field, ing.APIHost)
 	}
-	if p := ing.Port; p != nil && *p != 0 && (*p != math.Trunc(*p) || *p < 1 || *p > 65535) {
-		a.warn("%s.port %s is not a port number (1-65535)", at.field, strconv.FormatFloat(*p, 'g', -1, 64))
+	if _, err := ing.port(); err != nil {
+		a.warn("%s.port %v", at.field, err)
 	}
 	if spec.Service.Type == "LoadBalancer" {
 		a.warn("%s.service.type is LoadBalancer although %s is set: the load balancer is not needed when the Ingress exposes the control plane (ClusterIP is enough)",
@@ -500,58 +428,7 @@ func (a *ingressAdmission) audit() {
 	if len(a.changes) > 0 {
 		a.AuditAnnotations["changes"] = strings.Join(a.changes, "; ")
 	}
-}
-
-// fieldType follows a dotted JSON field path through struct types, and
-// returns the type found there, or nil.
-func fieldType(t reflect.Type, path string) reflect.Type {
-	for name := range strings.SplitSeq(path, ".") {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct {
-			return nil
-		}
-		var next reflect.Type
-		for i := range t.NumField() {
-			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
-				next = t.Field(i).Type
-				break
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		t = next
+	if a.wiring != "" {
+		a.AuditAnnotations["child-wiring"] = a.wiring
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t
-}
-
-// describeGoType names a Go type as the JSON value that decodes into it.
-func describeGoType(t reflect.Type) string {
-	if t == nil {
-		return "another type"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Map:
-		if t.Elem().Kind() == reflect.String {
-			return "a map of strings"
-		}
-		return "an object"
-	case reflect.Struct:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	}
-	return "a number"
 }

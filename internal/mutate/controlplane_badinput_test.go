@@ -23,38 +23,38 @@ func TestControlPlaneBadInput(t *testing.T) {
 		warning   string // a documented case that warns instead
 	}{
 		"spec.ingress is a string": {
-			object: head + `"spec":{"ingress":"haproxy"}}`, wantErr: "spec.ingress: expected an object, got string",
+			object: head + `"spec":{"ingress":"haproxy"}}`, wantErr: "spec.ingress: must be an object, got string",
 		},
 		"spec.ingress.annotations is a list": {
-			object: head + `"spec":{"ingress":{"annotations":["haproxy.org/ssl-passthrough"]}}}`, wantErr: "spec.ingress.annotations: expected a map of strings, got array",
+			object: head + `"spec":{"ingress":{"annotations":["haproxy.org/ssl-passthrough"]}}}`, wantErr: "spec.ingress.annotations: must be an object of strings, got array",
 		},
 		"an annotation value is a number": {
-			object: head + `"spec":{"ingress":{"annotations":{"haproxy.org/ssl-passthrough":1}}}}`, wantErr: "spec.ingress.annotations: expected a map of strings, got a map with a number value",
+			object: head + `"spec":{"ingress":{"annotations":{"haproxy.org/ssl-passthrough":1}}}}`, wantErr: "spec.ingress.annotations[haproxy.org/ssl-passthrough]: must be a string, got integer",
 		},
 		"spec.ingress.className is a number": {
-			object: head + `"spec":{"ingress":{"className":5}}}`, wantErr: "spec.ingress.className: expected a string, got number",
+			object: head + `"spec":{"ingress":{"className":5}}}`, wantErr: "spec.ingress.className: must be a string, got integer",
 		},
 		"spec.ingress.port is a string": {
-			object: head + `"spec":{"ingress":{"port":"443"}}}`, wantErr: "spec.ingress.port: expected a number, got string",
+			object: head + `"spec":{"ingress":{"port":"443"}}}`, wantErr: "spec.ingress.port: must be a number, got string",
 		},
 		"spec.version is a number": {
-			object: head + `"spec":{"version":1.34,"ingress":{}}}`, wantErr: "spec.version: expected a string, got number",
+			object: head + `"spec":{"version":1.34,"ingress":{}}}`, wantErr: "spec.version: must be a string, got number",
 		},
 		"spec.service is a string": {
-			object: head + `"spec":{"service":"LoadBalancer","ingress":{}}}`, wantErr: "spec.service: expected an object, got string",
+			object: head + `"spec":{"service":"LoadBalancer","ingress":{}}}`, wantErr: "spec.service: must be an object, got string",
 		},
 		"spec is a list": {
-			object: head + `"spec":[{"ingress":{}}]}`, wantErr: "spec: expected an object, got array",
+			object: head + `"spec":[{"ingress":{}}]}`, wantErr: "spec: must be an object, got array",
 		},
 		"the template's ingress is a list": {
 			object:  `{"apiVersion":"controlplane.cluster.x-k8s.io/v1beta1","kind":"K0smotronControlPlaneTemplate","metadata":{"name":"a"},"spec":{"template":{"spec":{"ingress":[]}}}}`,
-			wantErr: "spec.template.spec.ingress: expected an object, got array",
+			wantErr: "spec.template.spec.ingress: must be an object, got array",
 		},
 		"metadata.labels is a list": {
-			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"labels":["a"]},"spec":{"ingress":{}}}`, wantErr: "metadata.labels: expected a map of strings, got array",
+			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"labels":["a"]},"spec":{"ingress":{}}}`, wantErr: "metadata.labels: must be an object of strings, got array",
 		},
 		"a metadata annotation is a boolean": {
-			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"annotations":{"a":true}},"spec":{"ingress":{}}}`, wantErr: "metadata.annotations: expected a map of strings, got a map with a bool value",
+			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"annotations":{"a":true}},"spec":{"ingress":{}}}`, wantErr: "metadata.annotations[a]: must be a string, got boolean",
 		},
 		"metadata is missing": {
 			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","spec":{"ingress":{"className":"haproxy"}}}`, wantErr: "metadata: missing",
@@ -63,22 +63,41 @@ func TestControlPlaneBadInput(t *testing.T) {
 			object: `{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":null,"spec":{"ingress":{"className":"haproxy"}}}`, wantErr: "metadata: missing",
 		},
 		"malformed JSON": {
-			object: head + `"spec":{"ingress":{"className":"haproxy",}}}`, wantErr: "the object is not valid JSON: invalid character '}'",
+			object: head + `"spec":{"ingress":{"className":"haproxy",}}}`, wantErr: "the object is not valid JSON at byte 149 in spec.ingress: invalid character ','",
 		},
 		"malformed JSON deep in k0sConfig": {
-			object: head + `"spec":{"k0sConfig":{"spec":{"api":{"port":tru}}},"ingress":{"className":"haproxy"}}}`, wantErr: "the object is not valid JSON",
+			object: head + `"spec":{"k0sConfig":{"spec":{"api":{"port":tru}}},"ingress":{"className":"haproxy"}}}`, wantErr: "the object is not valid JSON at byte 155 in spec.k0sConfig.spec.api.port: invalid character",
+		},
+		"spec of the wrong type is blamed, not spec.ingress": {
+			object: head + `"spec":"ingress"}`, wantErr: "spec: must be an object, got string",
+		},
+		"an ingress port that is not a number": {
+			object: head + `"spec":{"ingress":{"port":true}}}`, wantErr: "spec.ingress.port: must be a number, got boolean",
+		},
+		"a number too large for any decoder": {
+			object: head + `"spec":{"ingress":{"port":1e400}}}`, wantErr: "spec.ingress.port: ",
+		},
+		"a duplicate key is an error naming it": {
+			object: head + `"spec":{"ingress":{"className":"mystery","className":"haproxy"}}}`, wantErr: `spec.ingress: duplicate key "className"`,
+		},
+		"a duplicate top-level key": {
+			object: head + `"spec":{"ingress":{"className":"haproxy"}},"spec":{"replicas":1}}`, wantErr: `the object: duplicate key "spec"`,
+		},
+		"invalid UTF-8 in a value is an error naming the field": {
+			object:  head + "\"spec\":{\"ingress\":{\"className\":\"hap\xffroxy\"}}}",
+			wantErr: "the object is not valid JSON at byte 144 in spec.ingress.className: invalid UTF-8",
 		},
 		"truncated JSON": {
-			object: head + `"spec":{"ingress":{"className":"hap`, wantErr: "the object is not valid JSON: unexpected end of JSON input",
+			object: head + `"spec":{"ingress":{"className":"hap`, wantErr: "the object is not valid JSON at byte",
 		},
 		"empty input": {
-			object: ``, wantErr: "the object is not valid JSON: unexpected end of JSON input",
+			object: ``, wantErr: "the object is not valid JSON at byte",
 		},
 		"a JSON list": {
-			object: `[{"kind":"K0smotronControlPlane"}]`, wantErr: "the object: expected an object, got array",
+			object: `[{"kind":"K0smotronControlPlane"}]`, wantErr: "the object: must be an object, got array",
 		},
 		"a JSON string": {
-			object: `"K0smotronControlPlane"`, wantErr: "the object: expected an object, got string",
+			object: `"K0smotronControlPlane"`, wantErr: "the object: must be an object, got string",
 		},
 		"null": {
 			object: `null`, wantErr: `kind "" of apiVersion "": not an object the webhook mutates`, notTarget: true,
@@ -90,7 +109,7 @@ func TestControlPlaneBadInput(t *testing.T) {
 			object: `{"apiVersion":"controlplane.cluster.x-k8s.io/v1alpha1","kind":"K0smotronControlPlane","metadata":{"name":"a"},"spec":{"ingress":{}}}`, wantErr: "kind", notTarget: true,
 		},
 		"nesting deeper than any decoder allows": {
-			object: head + `"spec":{"k0sConfig":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `,"ingress":{}}}`, wantErr: "the object is not valid JSON: invalid character '[' exceeded max depth",
+			object: head + `"spec":{"k0sConfig":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `,"ingress":{}}}`, wantErr: "the object is not valid JSON at byte 10127 in spec.k0sConfig[0][0]",
 		},
 
 		// Documented no-ops and warnings.
@@ -102,11 +121,15 @@ func TestControlPlaneBadInput(t *testing.T) {
 		},
 		"a port out of range is a warning, not an error": {
 			object: head + `"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com","port":99999}}}`, wantPatch: true,
-			warning: "spec.ingress.port 99999 is not a port number",
+			warning: "spec.ingress.port 99999 is not a port number (an integer from 1 to 65535)",
 		},
 		"a negative port is a warning, not an error": {
 			object: head + `"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com","port":-1}}}`, wantPatch: true,
 			warning: "spec.ingress.port -1 is not a port number",
+		},
+		"a fractional port is a warning, never truncated": {
+			object: head + `"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com","port":443.5}}}`, wantPatch: true,
+			warning: "spec.ingress.port 443.5 is not a port number",
 		},
 		"a huge port number is a warning, not an error": {
 			object: head + `"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com","port":1e300}}}`, wantPatch: true,
@@ -114,16 +137,6 @@ func TestControlPlaneBadInput(t *testing.T) {
 		},
 		"escaped keys are read as the API server reads them": {
 			object: head + `"\u0073pec":{"ingress":{"class\u004eame":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com"}}}`, wantPatch: true,
-		},
-		"of duplicate keys the last one wins, as in the API server": {
-			object: head + `"spec":{"ingress":{"className":"mystery"}},"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com"}}}`, wantPatch: true,
-		},
-		"a duplicate key can also remove the ingress": {
-			object: head + `"spec":{"ingress":{"className":"haproxy"}},"spec":{"replicas":1}}`,
-		},
-		"invalid UTF-8 in a value": {
-			object:  head + "\"spec\":{\"ingress\":{\"className\":\"hap\xffroxy\",\"apiHost\":\"api.example.com\",\"konnectivityHost\":\"k.example.com\"}}}",
-			warning: "no SSL passthrough rule for ingress class \"hap\ufffdroxy\"",
 		},
 		"an annotations map with null values": {
 			object:    head + `"spec":{"ingress":{"className":"haproxy","apiHost":"api.example.com","konnectivityHost":"k.example.com","annotations":{"haproxy.org/ssl-passthrough":null}}}}`,

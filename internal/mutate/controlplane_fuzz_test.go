@@ -3,6 +3,7 @@ package mutate
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"testing"
 
 	sigsjson "sigs.k8s.io/json"
@@ -21,8 +22,8 @@ var fuzzPolicies = []string{
 // FuzzControlPlane feeds the engine arbitrary objects. It must never panic;
 // when it accepts an object, every invariant of an admission holds (the
 // patch applies, touches only the allowed paths, and a second admission
-// changes nothing) and nothing outside those paths changes. The member scan
-// that reads the object must agree with a full decode.
+// changes nothing) and nothing outside those paths changes. The reader must
+// agree with Kubernetes' own decoder.
 func FuzzControlPlane(f *testing.F) {
 	f.Add(largeControlPlane(f), uint8(0))
 	f.Add([]byte(`{"apiVersion":"controlplane.cluster.x-k8s.io/v1beta1","kind":"K0smotronControlPlane","metadata":{"name":"a"},"spec":{"ingress":{"className":"haproxy","annotations":{"haproxy.org/ssl-passthrough":"true"}}}}`), uint8(1))
@@ -30,6 +31,9 @@ func FuzzControlPlane(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"labels":{"hcp-ingress.io/skip":"true"}},"spec":{"ingress":{}}}`), uint8(2))
 	f.Add([]byte(`{"apiVersion":"k0smotron.io/v1beta2","kind":"Cluster","metadata":{},"spec":{"ingress":{"className":"traefik"}},"spec":{"ingress":{"className":"cilium","apiHost":"10.0.0.1"}}}`), uint8(5))
 	f.Add([]byte(`{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"name":"a"},"spec":{"ingress":{"annotations":{"a~b/c":"\u00ff","nginx.ingress.kubernetes.io/ssl-passthrough":"false"}}}}`), uint8(3))
+	f.Add([]byte(`{"apiVersion":"k0smotron.io/v1beta1","kind":"Cluster","metadata":{"name":"a"},"spec":{"manifests":[{"name":"x","configMap":{"name":"y"}}],"ingress":{"className":"haproxy"}}}`), uint8(0x41))
+	f.Add([]byte(`{"apiVersion":"controlplane.cluster.x-k8s.io/v1beta2","kind":"K0smotronControlPlane","metadata":{"name":"a"},"spec":{"manifests":null,"ingress":{}}}`), uint8(0xc0))
+	f.Add([]byte(`{"apiVersion":"controlplane.cluster.x-k8s.io/v1beta2","kind":"K0smotronControlPlane","metadata":{"name":"a"},"spec":{"manifests":[null,{"name":"hcp-ingress-child"}],"ingress":{}}}`), uint8(0xc2))
 	policies := make([]*rules.Policy, len(fuzzPolicies))
 	for i, extra := range fuzzPolicies {
 		policies[i] = testPolicy(f, extra)
@@ -43,47 +47,54 @@ func FuzzControlPlane(f *testing.F) {
 		case 2:
 			classes = ingressClasses()
 		}
-		in := Input{Object: data, Operation: "CREATE", Policy: policy, Classes: classes}
+		in := Input{Object: data, Operation: "CREATE", Policy: policy, Classes: classes, ChildWiring: mode&0x40 != 0}
+		if mode&0x80 != 0 { // an update from an object without manifests
+			in.Operation, in.OldObject = "UPDATE", []byte(`{"spec":{}}`)
+		}
+		checkDecodersAgree[controlPlaneObject](t, data)
 		res, err := ControlPlane(in)
 		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
 			return
 		}
 		out := checkInvariants(t, ControlPlane, controlPlanePath, in, res)
 		if len(res.Patch) > 0 {
 			assertOnlyAllowedChanges(t, data, out)
 		}
-		checkMemberScan(t, data)
 	})
 }
 
-// checkMemberScan compares what the member scan reads of valid JSON without
-// duplicate keys (where encoding/json merges and the API server takes the
-// last) with a full decode.
-func checkMemberScan(t *testing.T, data []byte) {
-	var generic any
-	if strictErrs, err := sigsjson.UnmarshalStrict(data, &generic, sigsjson.DisallowDuplicateFields); err != nil || len(strictErrs) > 0 {
+// checkDecodersAgree holds the engine's reader to a second, independent
+// decoder: what it accepts is valid JSON, and reads as Kubernetes' own
+// case-sensitive decoder (sigs.k8s.io/json) reads it. Its errors speak JSON,
+// not Go.
+func checkDecodersAgree[T any](t *testing.T, data []byte) {
+	t.Helper()
+	got, err := decodeObject[T](data)
+	if err != nil {
+		if msg := err.Error(); msg == "" || goTypeName.MatchString(msg) {
+			t.Fatalf("error %q is empty or names a Go type", msg)
+		}
 		return
 	}
-	scanned := &controlPlaneObject{}
-	if err := readObjectDocument(data, scanned.member); err != nil {
-		return // the full decode decides; ControlPlane falls back to it
+	if !json.Valid(data) {
+		t.Fatalf("the reader accepted invalid JSON %q", data)
 	}
-	full := &controlPlaneObject{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, full); err != nil {
-		t.Fatalf("the member scan read an object the full decode rejects: %v", err)
+	want := new(T)
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, want); err != nil {
+		t.Fatalf("the reader accepted what sigs.k8s.io/json rejects: %v", err)
 	}
-	if !reflect.DeepEqual(scanned, full) {
-		a, _ := json.Marshal(scanned)
-		b, _ := json.Marshal(full)
-		t.Fatalf("member scan and full decode disagree:\nscan %s\nfull %s", a, b)
+	if !reflect.DeepEqual(got, want) {
+		a, _ := json.Marshal(got)
+		b, _ := json.Marshal(want)
+		t.Fatalf("the reader and sigs.k8s.io/json disagree:\nreader %s\nsigs   %s", a, b)
 	}
 }
 
-// The member scan against a full decode on hand-picked shapes.
-func TestMemberScanAgreesWithFullDecode(t *testing.T) {
+// goTypeName matches Go type names that must not reach a user.
+var goTypeName = regexp.MustCompile(`float64|int64|int32|map\[|interface|\*mutate\.|\bstruct\b|\[\]string`)
+
+// The reader against sigs.k8s.io/json on hand-picked shapes.
+func TestDecoderAgreesWithKubernetesDecoder(t *testing.T) {
 	for name, object := range map[string]string{
 		"large fixture":      string(largeControlPlane(t)),
 		"escaped keys":       `{"\u006bind":"Cluster","spec":{"ingress":{"annotations":{"a\"b":"c\\d","\u00e9":"\ud83d\ude00"}}}}`,
@@ -93,25 +104,13 @@ func TestMemberScanAgreesWithFullDecode(t *testing.T) {
 		"backslashes":        `{"metadata":{"name":"a\\\\","labels":{"x\\\\":"\\\\\""}},"spec":{"k0sConfig":{"s":"\\\\\\\"]}"},"ingress":{}}}`,
 		"numbers and arrays": `{"spec":{"k0sConfig":[1,-2.5e10,[true,false,null],{"a":[]}],"ingress":{"port":-0.0}}}`,
 		"empty objects":      `{"metadata":{},"spec":{"ingress":{"annotations":{}},"service":{}}}`,
-		"invalid UTF-8":      "{\"spec\":{\"ingress\":{\"className\":\"a\xffb\",\"annotations\":{\"k\xfe\":\"v\"}}}}",
+		"manifests":          `{"spec":{"manifests":[{"name":"a","configMap":{"name":"b"}}],"ingress":{}}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			checkMemberScan(t, []byte(object))
-			scanned := &controlPlaneObject{}
-			if err := readObjectDocument([]byte(object), scanned.member); err != nil {
-				t.Errorf("the member scan gave up on valid JSON: %v", err)
+			if _, err := decodeControlPlane([]byte(object)); err != nil {
+				t.Fatalf("the reader rejects valid JSON: %v", err)
 			}
+			checkDecodersAgree[controlPlaneObject](t, []byte(object))
 		})
-	}
-}
-
-// Where the scan and encoding/json differ on purpose: duplicate keys.
-func TestMemberScanTakesTheLastDuplicate(t *testing.T) {
-	obj, err := decodeControlPlane([]byte(`{"spec":{"version":"a","ingress":{"className":"x"}},"spec":{"version":"b"}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if obj.Spec.Version != "b" || obj.Spec.Ingress != nil {
-		t.Errorf("spec = %+v, want only the last spec (as the API server and JSON patch see it)", obj.Spec)
 	}
 }

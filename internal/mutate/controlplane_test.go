@@ -586,15 +586,15 @@ func TestControlPlaneWarnsAboutTheIngressSettings(t *testing.T) {
 		"port 0 means k0smotron's 443": {edit: func(spec, ing map[string]any) { ing["port"] = 0 }},
 		"port out of range": {
 			edit:         func(spec, ing map[string]any) { ing["port"] = 70000 },
-			wantWarnings: []string{"spec.ingress.port 70000 is not a port number (1-65535)"},
+			wantWarnings: []string{"spec.ingress.port 70000 is not a port number (an integer from 1 to 65535)"},
 		},
 		"negative port": {
 			edit:         func(spec, ing map[string]any) { ing["port"] = -443 },
-			wantWarnings: []string{"spec.ingress.port -443 is not a port number (1-65535)"},
+			wantWarnings: []string{"spec.ingress.port -443 is not a port number (an integer from 1 to 65535)"},
 		},
 		"fractional port": {
 			edit:         func(spec, ing map[string]any) { ing["port"] = 443.5 },
-			wantWarnings: []string{"spec.ingress.port 443.5 is not a port number (1-65535)"},
+			wantWarnings: []string{"spec.ingress.port 443.5 is not a port number (an integer from 1 to 65535)"},
 		},
 		"everything at once, in order": {
 			edit: func(spec, ing map[string]any) {

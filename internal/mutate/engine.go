@@ -9,7 +9,6 @@
 package mutate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -46,7 +45,7 @@ type Input struct {
 	Namespace string
 	// NamespaceSkipped is true when the namespace carries the skip label.
 	NamespaceSkipped bool
-	// Policy is the prepared policy; never nil.
+	// Policy is the prepared policy; nil means the embedded default.
 	Policy *rules.Policy
 	// Classes is the view of IngressClass objects; nil when none can be read.
 	Classes rules.IngressClasses
@@ -61,6 +60,15 @@ type Input struct {
 	// topology only. A path naming no control plane with ingress changes
 	// nothing.
 	ManagementHosted bool
+	// ChildWiring turns on fleet wiring (serve --child-webhook-url, or
+	// mutate --child-webhook-url): the control plane engine appends the
+	// child's webhook configuration to spec.manifests on CREATE, and on an
+	// UPDATE that itself changes spec.manifests (see wireChild).
+	ChildWiring bool
+	// OldObject is the raw JSON of the object before an UPDATE (the
+	// AdmissionRequest's oldObject); nil on CREATE. Fleet wiring compares
+	// spec.manifests with it.
+	OldObject []byte
 }
 
 // Result is what the engine decided. An empty Patch means nothing changes.
@@ -111,9 +119,9 @@ type typeMeta struct {
 // offline `mutate` command uses; the server knows the target from its path.
 // Kinds that are not targets return ErrNotATarget.
 func Object(in Input) (Result, error) {
-	var tm typeMeta
-	if err := json.Unmarshal(in.Object, &tm); err != nil {
-		return Result{}, fmt.Errorf("decoding object: %w", err)
+	tm, err := decodeObject[typeMeta](in.Object)
+	if err != nil {
+		return Result{}, err
 	}
 	target, ok := TargetOf(tm.APIVersion, tm.Kind)
 	if !ok {
@@ -123,6 +131,34 @@ func Object(in Input) (Result, error) {
 		return ControlPlane(in)
 	}
 	return Workload(in)
+}
+
+// Both engines start the same way: passesUnread before decoding, then
+// checkTarget, then the object's skip label, then in.policy().
+
+// passesUnread reports whether the admission is let through without reading
+// the object: a skip-labelled namespace, or an operation other than CREATE
+// and UPDATE (an empty Operation is a CREATE, as offline).
+func (in *Input) passesUnread() bool {
+	return in.NamespaceSkipped || (in.Operation != "" && in.Operation != "CREATE" && in.Operation != "UPDATE")
+}
+
+// policy is the policy in force: the embedded default when the caller has
+// none.
+func (in *Input) policy() *rules.Policy {
+	if in.Policy == nil {
+		return rules.Default()
+	}
+	return in.Policy
+}
+
+// checkTarget returns an error wrapping ErrNotATarget unless apiVersion and
+// kind are objects of the engine want.
+func checkTarget(apiVersion, kind string, want Target) error {
+	if target, ok := TargetOf(apiVersion, kind); !ok || target != want {
+		return fmt.Errorf("kind %q of apiVersion %q: %w", kind, apiVersion, ErrNotATarget)
+	}
+	return nil
 }
 
 // objectMeta is what both engines read of metadata. Annotations is nil when
@@ -135,7 +171,7 @@ type objectMeta struct {
 }
 
 // skipped reports whether the object opts out through the skip label.
-func (m *objectMeta) skipped() bool { return m.Labels[SkipLabel] == "true" }
+func (m *objectMeta) skipped() bool { return m != nil && m.Labels[SkipLabel] == "true" }
 
 // pointerEscape escapes one JSON pointer reference token (RFC 6901), so that
 // "haproxy.org/ssl-passthrough" becomes "haproxy.org~1ssl-passthrough".

@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -13,7 +14,10 @@ import (
 // is a bug, whatever the input.
 var (
 	recordPath       = `^/metadata/annotations(/hcp-ingress\.io~1mutated)?$`
-	controlPlanePath = regexp.MustCompile(recordPath + `|^/spec(/template/spec)?/ingress/annotations(/[^/]+)?$`)
+	controlPlanePath = regexp.MustCompile(recordPath + `|^/spec(/template/spec)?/ingress/annotations(/[^/]+)?$|` + manifestsPointer)
+	// manifestsPointer is where fleet wiring appends its one entry; the value is
+	// checked too (see checkWiringOp).
+	manifestsPointer = `^/spec/manifests(/-)?$`
 	workloadPath     = regexp.MustCompile(recordPath + `|^/spec/template/spec/containers/[0-9]+/env(/([0-9]+|-))?$`)
 )
 
@@ -52,6 +56,9 @@ func checkInvariants(t testing.TB, engine func(Input) (Result, error), allowed *
 		if !allowed.MatchString(op.Path) {
 			t.Errorf("patch touches %s %s, outside the paths PRODUCT.md allows", op.Operation, op.Path)
 		}
+		if regexp.MustCompile(manifestsPointer).MatchString(op.Path) {
+			checkWiringOp(t, in, op)
+		}
 		if op.Operation != "add" && op.Operation != "replace" && op.Operation != "remove" {
 			t.Errorf("unexpected patch operation %q at %s", op.Operation, op.Path)
 		}
@@ -72,4 +79,30 @@ func checkInvariants(t testing.TB, engine func(Input) (Result, error), allowed *
 		t.Errorf("not idempotent: second run patched %s", raw)
 	}
 	return out
+}
+
+// checkWiringOp checks that an operation on spec.manifests is exactly the
+// fleet wiring append: an add of the entry for this control plane, with
+// wiring on, never for a template, on UPDATE only with an old object.
+func checkWiringOp(t testing.TB, in Input, op jsonpatch.Operation) {
+	t.Helper()
+	tm, err := decodeObject[struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}](in.Object)
+	if err != nil {
+		t.Fatalf("a patch for an object the reader rejects: %v", err)
+	}
+	if !in.ChildWiring || tm.Kind == "K0smotronControlPlaneTemplate" || (in.Operation == "UPDATE" && len(in.OldObject) == 0) {
+		t.Errorf("%s %s although fleet wiring does not apply (wiring %t, kind %s, operation %s)", op.Operation, op.Path, in.ChildWiring, tm.Kind, in.Operation)
+	}
+	want := ChildManifest(tm.Metadata.Name)
+	if op.Path == "/spec/manifests" {
+		want = []any{want}
+	}
+	if op.Operation != "add" || !reflect.DeepEqual(op.Value, want) {
+		t.Errorf("%s %s %v, want add of %v", op.Operation, op.Path, op.Value, want)
+	}
 }

@@ -1,13 +1,12 @@
 package mutate
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -38,10 +37,11 @@ const (
 // tolerates it expects to run before nodes are initialised: a CCM.
 const UninitializedTaint = "node.cloudprovider.kubernetes.io/uninitialized"
 
-// workloadObject is what Workload reads of a Deployment or DaemonSet (see
-// decodeWorkload; the JSON names serve the full decoder, for errors). The
+// workloadObject is what Workload reads of a Deployment or DaemonSet. The
 // object is never re-marshalled: changes are JSON patch operations.
 type workloadObject struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
 	// Metadata is nil when absent or null: there is then nowhere to put
 	// the record annotation.
 	Metadata *objectMeta  `json:"metadata"`
@@ -90,9 +90,9 @@ type container struct {
 // envVar is one entry of a container's env. ValueFrom is kept raw: only its
 // presence matters, and its text for messages.
 type envVar struct {
-	Name      string          `json:"name"`
-	Value     string          `json:"value"`
-	ValueFrom json.RawMessage `json:"valueFrom"`
+	Name      string         `json:"name"`
+	Value     string         `json:"value"`
+	ValueFrom jsontext.Value `json:"valueFrom"`
 }
 
 func (e *envVar) hasValueFrom() bool {
@@ -103,11 +103,11 @@ func (e *envVar) hasValueFrom() bool {
 // valueFrom {"fieldRef":{"fieldPath":"status.podIP"}}.
 func (e *envVar) describe() string {
 	if e.hasValueFrom() {
-		var b bytes.Buffer
-		if json.Compact(&b, e.ValueFrom) != nil {
+		compact := e.ValueFrom.Clone()
+		if compact.Compact() != nil {
 			return "valueFrom"
 		}
-		return "valueFrom " + b.String()
+		return "valueFrom " + string(compact)
 	}
 	return strconv.Quote(e.Value)
 }
@@ -131,21 +131,24 @@ type ccmTarget struct {
 // the ingress instead of the kubernetes Service.
 func Workload(in Input) (Result, error) {
 	res := Result{Target: TargetWorkload}
+	if in.passesUnread() {
+		return res, nil
+	}
 	obj, err := decodeWorkload(in.Object)
 	if err != nil {
 		return res, err
+	}
+	if err := checkTarget(obj.APIVersion, obj.Kind, TargetWorkload); err != nil {
+		return res, err
+	}
+	if obj.Metadata.skipped() {
+		return res, nil
 	}
 	meta := obj.Metadata
 	if meta == nil {
 		meta = &objectMeta{}
 	}
-	if in.NamespaceSkipped || meta.skipped() {
-		return res, nil
-	}
-	var ccm *rules.CCM
-	if in.Policy != nil {
-		ccm = in.Policy.CCM()
-	}
+	ccm := in.policy().CCM()
 
 	optIn := false
 	switch v, set := meta.Annotations[InjectAnnotation]; {
@@ -390,151 +393,8 @@ func setWarning(t ccmTarget, set []string) string {
 		strings.Join(set, " and "), t.name, t.reason)
 }
 
-// decodeWorkload reads what the engine needs of a workload, in one pass over
-// it (see jsonCursor): the bulk of a workload (managedFields, volumes,
-// probes) is checked and skipped, and only the members read are decoded.
-// Keys match case-sensitively, as in the API server (encoding/json would take
-// "Spec" for spec, and the patch would point at nothing), and of duplicate
-// keys the last one wins, as in JSON patch. Bad input gets the full decoder,
-// whose error names the field.
+// decodeWorkload reads what the engine needs of a workload: the bulk of it
+// (managedFields, volumes, probes) is checked and skipped.
 func decodeWorkload(data []byte) (*workloadObject, error) {
 	return decodeObject[workloadObject](data)
-}
-
-func (o *workloadObject) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "metadata":
-		return optionalObject(c, &o.Metadata)
-	case "spec":
-		o.Spec = workloadSpec{}
-		return structObject(c, func(c *jsonCursor, key []byte) error {
-			if string(key) != "template" {
-				return nil
-			}
-			o.Spec.Template = podTemplate{}
-			return structObject(c, o.Spec.Template.member)
-		})
-	}
-	return nil
-}
-
-func (t *podTemplate) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "metadata":
-		t.Metadata.Labels = nil
-		return structObject(c, func(c *jsonCursor, key []byte) error {
-			if string(key) != "labels" {
-				return nil
-			}
-			return c.stringMap(&t.Metadata.Labels)
-		})
-	case "spec":
-		t.Spec = podSpec{}
-		return structObject(c, t.Spec.member)
-	}
-	return nil
-}
-
-func (s *podSpec) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "tolerations":
-		s.Tolerations = nil
-		if c.null() {
-			return nil
-		}
-		s.Tolerations = make([]toleration, 0, 4)
-		return c.arrayElements(func(c *jsonCursor) error {
-			s.Tolerations = append(s.Tolerations, toleration{})
-			t := &s.Tolerations[len(s.Tolerations)-1]
-			return structObject(c, func(c *jsonCursor, key []byte) error {
-				switch string(key) {
-				case "key":
-					return c.stringValue(&t.Key)
-				case "operator":
-					return c.stringValue(&t.Operator)
-				}
-				return nil
-			})
-		})
-	case "containers":
-		s.Containers = nil
-		if c.null() {
-			return nil
-		}
-		s.Containers = make([]*container, 0, 2)
-		return c.arrayElements(func(c *jsonCursor) error {
-			if c.null() {
-				s.Containers = append(s.Containers, nil)
-				return nil
-			}
-			ctr := &container{}
-			s.Containers = append(s.Containers, ctr)
-			return c.object(ctr.member)
-		})
-	}
-	return nil
-}
-
-func (ctr *container) member(c *jsonCursor, key []byte) error {
-	switch string(key) {
-	case "name":
-		return c.stringValue(&ctr.Name)
-	case "image":
-		return c.stringValue(&ctr.Image)
-	case "command":
-		return stringList(c, &ctr.Command)
-	case "args":
-		return stringList(c, &ctr.Args)
-	case "env":
-		ctr.Env = nil
-		if c.null() {
-			return nil
-		}
-		ctr.Env = make([]envVar, 0, 4)
-		return c.arrayElements(func(c *jsonCursor) error {
-			ctr.Env = append(ctr.Env, envVar{})
-			e := &ctr.Env[len(ctr.Env)-1]
-			return structObject(c, func(c *jsonCursor, key []byte) error {
-				switch string(key) {
-				case "name":
-					return c.stringValue(&e.Name)
-				case "value":
-					return c.stringValue(&e.Value)
-				case "valueFrom":
-					// As json.RawMessage has it: a copy of the bytes, null included.
-					start := c.pos
-					if err := c.skip(); err != nil {
-						return err
-					}
-					e.ValueFrom = bytes.Clone(c.data[start:c.pos])
-				}
-				return nil
-			})
-		})
-	}
-	return nil
-}
-
-// structObject reads an object into a struct: null leaves it as it is, as
-// encoding/json has it.
-func structObject(c *jsonCursor, fn memberFunc) error {
-	if c.null() {
-		return nil
-	}
-	return c.object(fn)
-}
-
-// stringList reads an array of strings (null: nil).
-func stringList(c *jsonCursor, into *[]string) error {
-	*into = nil
-	if c.null() {
-		return nil
-	}
-	list := make([]string, 0, 8)
-	err := c.arrayElements(func(c *jsonCursor) error {
-		list = append(list, "")
-		return c.stringValue(&list[len(list)-1])
-	})
-	*into = list
-	return err
 }

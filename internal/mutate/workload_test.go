@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
-	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -595,6 +594,7 @@ spec:
 func TestWorkloadBadInput(t *testing.T) {
 	huge := `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"x","namespace":"kube-system","annotations":{"big":"` +
 		strings.Repeat("a", 10<<20) + `"}},"spec":{"template":{"spec":{"containers":[{"name":"aws-cloud-controller-manager","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1"}]}}}}`
+	const ds = `"apiVersion":"apps/v1","kind":"DaemonSet",`
 	cases := map[string]struct {
 		object    string
 		wantErr   string // "" means no error
@@ -602,20 +602,25 @@ func TestWorkloadBadInput(t *testing.T) {
 	}{
 		"malformed JSON":            {object: `{"spec":`, wantErr: "the object is not valid JSON"},
 		"empty input":               {object: ``, wantErr: "the object is not valid JSON"},
-		"a JSON array":              {object: `[1,2]`, wantErr: "expected an object, got array"},
-		"containers not a list":     {object: `{"spec":{"template":{"spec":{"containers":{"name":"x"}}}}}`, wantErr: "spec.template.spec.containers: expected an array, got object"},
-		"env a map":                 {object: `{"spec":{"template":{"spec":{"containers":[{"name":"x","env":{"A":"b"}}]}}}}`, wantErr: "spec.template.spec.containers.env: expected an array, got object"},
-		"image a number":            {object: `{"spec":{"template":{"spec":{"containers":[{"name":"x","image":5}]}}}}`, wantErr: "spec.template.spec.containers.image: expected a string, got number"},
-		"command a string":          {object: `{"spec":{"template":{"spec":{"containers":[{"command":"ccm"}]}}}}`, wantErr: "spec.template.spec.containers.command: expected an array, got string"},
-		"annotation value a number": {object: `{"metadata":{"annotations":{"a":1}}}`, wantErr: "metadata.annotations"},
-		"tolerations not a list":    {object: `{"spec":{"template":{"spec":{"tolerations":"all"}}}}`, wantErr: "spec.template.spec.tolerations: expected an array, got string"},
-		"null everywhere":           {object: `{"metadata":null,"spec":{"template":{"metadata":null,"spec":{"containers":[null,{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1","env":null}]}}}}`, wantErr: "metadata: missing"},
+		"a JSON array":              {object: `[1,2]`, wantErr: "the object: must be an object, got array"},
+		"another kind":              {object: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}`, wantErr: `kind "Pod" of apiVersion "v1": not an object the webhook mutates`},
+		"no kind":                   {object: `{"metadata":{"name":"x"}}`, wantErr: `kind "" of apiVersion "": not an object the webhook mutates`},
+		"containers not a list":     {object: `{` + ds + `"spec":{"template":{"spec":{"containers":{"name":"x"}}}}}`, wantErr: "spec.template.spec.containers: must be an array, got object"},
+		"env a map":                 {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"name":"a"},{"name":"x","env":{"A":"b"}}]}}}}`, wantErr: "spec.template.spec.containers[1].env: must be an array, got object"},
+		"an env value a number":     {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"name":"a"},{"name":"x","env":[{"name":"A","value":1}]}]}}}}`, wantErr: "spec.template.spec.containers[1].env[0].value: must be a string, got integer"},
+		"image a number":            {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"name":"x","image":5}]}}}}`, wantErr: "spec.template.spec.containers[0].image: must be a string, got integer"},
+		"command a string":          {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"command":"ccm"}]}}}}`, wantErr: "spec.template.spec.containers[0].command: must be an array, got string"},
+		"an arg a boolean":          {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"args":["--v=2",true]}]}}}}`, wantErr: "spec.template.spec.containers[0].args[1]: must be a string, got boolean"},
+		"annotation value a number": {object: `{` + ds + `"metadata":{"annotations":{"a.b/c":1.5}}}`, wantErr: "metadata.annotations[a.b/c]: must be a string, got number"},
+		"tolerations not a list":    {object: `{` + ds + `"spec":{"template":{"spec":{"tolerations":"all"}}}}`, wantErr: "spec.template.spec.tolerations: must be an array, got string"},
+		"a duplicate key":           {object: `{` + ds + `"spec":{"template":{"spec":{"containers":[{"name":"a","name":"b"}]}}}}`, wantErr: `spec.template.spec.containers[0]: duplicate key "name"`},
+		"null everywhere":           {object: `{` + ds + `"metadata":null,"spec":{"template":{"metadata":null,"spec":{"containers":[null,{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1","env":null}]}}}}`, wantErr: "metadata: missing"},
 		"null container entry is skipped": {
-			object:    `{"metadata":{"name":"x"},"spec":{"template":{"spec":{"containers":[null,{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1","env":[null]}]}}}}`,
+			object:    `{` + ds + `"metadata":{"name":"x"},"spec":{"template":{"spec":{"containers":[null,{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1","env":[null]}]}}}}`,
 			wantPatch: true,
 		},
 		"upper-case keys are not Kubernetes fields": {
-			object: `{"metadata":{"name":"x"},"Spec":{"template":{"spec":{"containers":[{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1"}]}}}}`,
+			object: `{` + ds + `"metadata":{"name":"x"},"Spec":{"template":{"spec":{"containers":[{"name":"ccm","image":"registry.k8s.io/provider-aws/cloud-controller-manager:v1"}]}}}}`,
 		},
 		"a 10 MB document": {object: huge, wantPatch: true},
 	}
@@ -709,8 +714,8 @@ func FuzzWorkload(f *testing.F) {
 	})
 }
 
-// The one-pass cursor must read what the full decoder reads.
-func TestDecodeWorkloadCursorMatchesDecoder(t *testing.T) {
+// The reader must read what Kubernetes' own decoder reads.
+func TestDecodeWorkloadMatchesKubernetesDecoder(t *testing.T) {
 	inputs := map[string][]byte{
 		"nulls":          []byte(`{"metadata":{"name":"x","labels":null,"annotations":{"a":null}},"spec":{"template":{"metadata":null,"spec":{"tolerations":null,"containers":[null,{"name":"c","env":null,"command":null}]}}}}`),
 		"empty lists":    []byte(`{"metadata":{},"spec":{"template":{"spec":{"tolerations":[],"containers":[{"env":[],"args":[]}]}}}}`),
@@ -731,19 +736,10 @@ func TestDecodeWorkloadCursorMatchesDecoder(t *testing.T) {
 	}
 	for name, data := range inputs {
 		t.Run(name, func(t *testing.T) {
-			scanned := &workloadObject{}
-			if err := readObjectDocument(data, scanned.member); err != nil {
-				t.Fatalf("cursor: %v", err)
+			if _, err := decodeWorkload(data); err != nil {
+				t.Fatalf("the reader rejects valid JSON: %v", err)
 			}
-			decoded := &workloadObject{}
-			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, decoded); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(scanned, decoded) {
-				a, _ := json.Marshal(scanned)
-				b, _ := json.Marshal(decoded)
-				t.Errorf("the cursor read\n%s\nthe decoder read\n%s", a, b)
-			}
+			checkDecodersAgree[workloadObject](t, data)
 		})
 	}
 }
