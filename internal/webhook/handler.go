@@ -35,7 +35,11 @@ type Admitter struct {
 	ControlPlanes ControlPlaneLookup
 	// OwnNamespace is never mutated, so the webhook cannot lock itself out.
 	OwnNamespace string
-	Metrics      *Metrics
+	// ChildWiring turns on fleet wiring (serve --child-webhook-url): the
+	// control plane engine appends the child's webhook configuration to
+	// spec.manifests (mutate.Input.ChildWiring).
+	ChildWiring bool
+	Metrics     *Metrics
 }
 
 var _ admission.Handler = (*Admitter)(nil)
@@ -69,6 +73,10 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 		Operation: string(req.Operation),
 		Namespace: req.Namespace,
 		Policy:    state.Policy,
+		// Fleet wiring appends to spec.manifests on UPDATE only when the
+		// update itself changes it, which takes the old object.
+		ChildWiring: a.ChildWiring,
+		OldObject:   req.OldObject.Raw,
 	}
 	if a.Classes != nil && a.Target == mutate.TargetControlPlane {
 		classes, err := a.Classes()

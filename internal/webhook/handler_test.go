@@ -42,6 +42,11 @@ func request(op admissionv1.Operation, namespace, object string) admission.Reque
 	}}
 }
 
+func withOldObject(req admission.Request, old string) admission.Request {
+	req.OldObject = runtime.RawExtension{Raw: []byte(old)}
+	return req
+}
+
 func storeWith(t *testing.T, p *rules.Policy) *PolicyStore {
 	t.Helper()
 	s := NewPolicyStore(NewMetrics(nil))
@@ -120,6 +125,23 @@ func TestAdmitter(t *testing.T) {
 			req:      request(admissionv1.Create, "tenants", `{"apiVersion":"controlplane.cluster.x-k8s.io/v1beta1","kind":"K0smotronControlPlane","metadata":{"name":"x"},"spec":{"ingress":"nope"}}`),
 			allowed:  true, noPatch: true, warningHas: "spec.ingress",
 		},
+		"fleet wiring appends the child's manifests entry on create": {
+			admitter: Admitter{Target: mutate.TargetControlPlane, ChildWiring: true},
+			req:      request(admissionv1.Create, "tenants", haproxyControlPlane),
+			allowed:  true, patchHas: `add /spec/manifests [{"name":"hcp-ingress-child","configMap":{"name":"hcp-ingress-child-cp","optional":true}}]`,
+			warningHas: "fleet wiring",
+		},
+		"fleet wiring leaves an update that does not change spec.manifests alone": {
+			admitter: Admitter{Target: mutate.TargetControlPlane, ChildWiring: true},
+			req:      withOldObject(request(admissionv1.Update, "tenants", haproxyControlPlane), haproxyControlPlane),
+			allowed:  true, warningHas: "haproxy.org/ssl-passthrough",
+		},
+		"fleet wiring appends on an update that changes spec.manifests": {
+			admitter: Admitter{Target: mutate.TargetControlPlane, ChildWiring: true},
+			req: withOldObject(request(admissionv1.Update, "tenants", strings.Replace(haproxyControlPlane, `"version"`, `"manifests":[{"name":"charts-v2"}],"version"`, 1)),
+				strings.Replace(haproxyControlPlane, `"version"`, `"manifests":[{"name":"charts-v1"}],"version"`, 1)),
+			allowed: true, patchHas: `add /spec/manifests/- {"name":"hcp-ingress-child"`,
+		},
 		"management-hosted path injects the control plane's ingress host": {
 			admitter: Admitter{Target: mutate.TargetWorkload, ControlPlanes: staticLookup{"tenants/cp": {Host: "api.cp.example.com", Port: 443}}},
 			req:      request(admissionv1.Create, "kube-system", ccmDaemonSet),
@@ -167,6 +189,9 @@ func TestAdmitter(t *testing.T) {
 				t.Errorf("code = %d, want %d", resp.Result.Code, tc.code)
 			}
 			paths := patchPaths(resp)
+			if (tc.noPatch || tc.patchHas == "") && strings.Contains(paths, "/spec/manifests") {
+				t.Errorf("unexpected spec.manifests patch:\n%s", paths)
+			}
 			if tc.noPatch && paths != "" {
 				t.Errorf("unexpected patch:\n%s", paths)
 			}
