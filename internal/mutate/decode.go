@@ -85,6 +85,13 @@ func decodeError(err error, data []byte, root reflect.Type, base *field.Path) er
 	return fmt.Errorf("%s: %s", describePath(base), plainError(err))
 }
 
+// DescribeJSONError says what is wrong with a JSON document, and where, in
+// the terms of the engine's own errors (for the offline command's reading of
+// its input).
+func DescribeJSONError(err error, data []byte) string {
+	return decodeError(err, data, nil, nil).Error()
+}
+
 // describePath names a path for messages, "the object" for the root.
 func describePath(p *field.Path) string {
 	if p == nil {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -18,6 +20,10 @@ type Options struct {
 	Policy *rules.Policy
 	// APIServer, from --api-server, is where workloads' CCMs are pointed.
 	APIServer *rules.APIServer
+	// ChildWiring, from --child-webhook-url, turns on fleet wiring as
+	// `serve --child-webhook-url` does: every document is a CREATE, so
+	// control planes with ingress get the spec.manifests entry.
+	ChildWiring bool
 }
 
 // Outcome is the engine's answer for one document. Target is empty for a
@@ -54,35 +60,41 @@ func Run(docs []Document, opts Options) ([]Outcome, error) {
 			return nil, err
 		}
 	}
-	outcomes := make([]Outcome, 0, len(docs))
-	for _, doc := range docs {
+	outcomes := make([]Outcome, len(docs))
+	err = forEach(len(docs), func(i int) error {
+		doc := docs[i]
 		outcome := Outcome{Document: doc, Mutated: doc.JSON}
-		namespace := doc.Object.GetNamespace()
+		namespace := doc.Namespace
 		if namespace == "" {
 			namespace = "default"
 		}
 		result, err := mutate.Object(mutate.Input{
-			Object:    doc.JSON,
-			Operation: "CREATE",
-			Namespace: namespace,
-			Policy:    opts.Policy,
-			Classes:   classes,
-			APIServer: apiServer,
+			Object:      doc.JSON,
+			Operation:   "CREATE",
+			Namespace:   namespace,
+			Policy:      opts.Policy,
+			Classes:     classes,
+			APIServer:   apiServer,
+			ChildWiring: opts.ChildWiring,
 		})
 		switch {
 		case errors.Is(err, mutate.ErrNotATarget):
-			outcomes = append(outcomes, outcome)
-			continue
+			outcomes[i] = outcome
+			return nil
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w", doc, err)
+			return fmt.Errorf("%s: %w", doc, err)
 		case result.Denied != "":
-			return nil, &DeniedError{Document: doc, Reason: result.Denied}
+			return &DeniedError{Document: doc, Reason: result.Denied}
 		}
 		outcome.Target, outcome.Result = result.Target, result
 		if outcome.Mutated, err = applyPatch(doc.JSON, result); err != nil {
-			return nil, fmt.Errorf("%s: applying the engine's patch: %w", doc, err)
+			return fmt.Errorf("%s: applying the engine's patch: %w", doc, err)
 		}
-		outcomes = append(outcomes, outcome)
+		outcomes[i] = outcome
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return outcomes, nil
 }
@@ -108,11 +120,11 @@ func applyPatch(object []byte, result mutate.Result) ([]byte, error) {
 func ingressClasses(docs []Document) (rules.IngressClasses, error) {
 	var classes []rules.IngressClass
 	for _, doc := range docs {
-		if doc.Object.GetAPIVersion() != "networking.k8s.io/v1" || doc.Object.GetKind() != "IngressClass" {
+		if doc.APIVersion != "networking.k8s.io/v1" || doc.Kind != "IngressClass" {
 			continue
 		}
 		var ic networkingv1.IngressClass
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(doc.Object.Object, &ic); err != nil {
+		if err := json.Unmarshal(doc.JSON, &ic); err != nil {
 			return nil, fmt.Errorf("%s: %w", doc, err)
 		}
 		classes = append(classes, rules.IngressClassOf(&ic))
@@ -130,10 +142,10 @@ func onlyControlPlaneAPIServer(docs []Document) (*rules.APIServer, error) {
 	var found *rules.APIServer
 	var from Document
 	for _, doc := range docs {
-		if target, _ := mutate.TargetOf(doc.Object.GetAPIVersion(), doc.Object.GetKind()); target != mutate.TargetControlPlane {
+		if target, _ := mutate.TargetOf(doc.APIVersion, doc.Kind); target != mutate.TargetControlPlane {
 			continue
 		}
-		api, ok, err := mutate.IngressAPIServer(doc.Object.Object)
+		api, ok, err := mutate.ControlPlaneAPIServer(doc.JSON)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", doc, err)
 		}
@@ -146,4 +158,32 @@ func onlyControlPlaneAPIServer(docs []Document) (*rules.APIServer, error) {
 		found, from = api, doc
 	}
 	return found, nil
+}
+
+// forEach runs fn for 0..n-1 on every core and returns the error of the
+// lowest index that failed, so that the first bad document of the input is
+// the one reported, whatever the scheduling. Documents are independent, and
+// converting, admitting and rendering them is all CPU.
+func forEach(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				errs[i] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 func kinds(docs []Document) string {
 	var out []string
 	for _, d := range docs {
-		out = append(out, d.Object.GetKind()+"/"+d.Object.GetName())
+		out = append(out, d.Kind+"/"+d.Name)
 	}
 	return strings.Join(out, ",")
 }
@@ -39,7 +39,7 @@ func TestRead(t *testing.T) {
 		},
 		"an item that is not an object": {
 			input:   "apiVersion: v1\nkind: List\nitems: [3]\n",
-			wantErr: "items[0]: expected an object",
+			wantErr: "in.yaml: document 1 item 1: the object: must be an object, got integer",
 		},
 		"nothing at all": {
 			input:   "# nothing\n",

@@ -35,11 +35,19 @@ func Write(w io.Writer, outcomes []Outcome, format string) error {
 }
 
 func writeYAML(w io.Writer, outcomes []Outcome) error {
-	for i, o := range outcomes {
-		y, err := yaml.JSONToYAML(o.Mutated)
+	texts := make([][]byte, len(outcomes))
+	err := forEach(len(outcomes), func(i int) error {
+		y, err := yaml.JSONToYAML(outcomes[i].Mutated)
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.Document, err)
+			return fmt.Errorf("%s: %w", outcomes[i].Document, err)
 		}
+		texts[i] = y
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, y := range texts {
 		if i > 0 {
 			if _, err := io.WriteString(w, "---\n"); err != nil {
 				return err
@@ -88,14 +96,14 @@ func writePatches(w io.Writer, outcomes []Outcome) error {
 		if o.Target == "" {
 			continue
 		}
-		u := o.Document.Object
+		d := o.Document
 		patch := o.Result.Patch
 		if patch == nil {
 			patch = []jsonpatch.Operation{}
 		}
 		patches = append(patches, objectPatch{
 			File: o.Document.File, Document: o.Document.Index, Item: o.Document.Item,
-			APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName(),
+			APIVersion: d.APIVersion, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name,
 			Rule: o.Result.Rule, Patch: patch, Warnings: o.Result.Warnings,
 		})
 	}
@@ -105,33 +113,43 @@ func writePatches(w io.Writer, outcomes []Outcome) error {
 }
 
 func writeDiffs(w io.Writer, outcomes []Outcome) error {
-	for _, o := range outcomes {
-		if len(o.Result.Patch) == 0 {
-			continue
-		}
-		before, err := yaml.JSONToYAML(o.Document.JSON)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.Document, err)
-		}
-		after, err := yaml.JSONToYAML(o.Mutated)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.Document, err)
-		}
-		u := o.Document.Object
-		name := strings.ToLower(u.GetKind()) + "/" + qualifiedName(u)
-		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A:        difflib.SplitLines(string(before)),
-			B:        difflib.SplitLines(string(after)),
-			FromFile: "a/" + name,
-			ToFile:   "b/" + name,
-			Context:  3,
-		})
-		if err != nil {
-			return err
-		}
+	texts := make([]string, len(outcomes))
+	err := forEach(len(outcomes), func(i int) error {
+		text, err := diff(outcomes[i])
+		texts[i] = text
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, text := range texts {
 		if _, err := io.WriteString(w, text); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// diff is the unified diff of one outcome, "" when unchanged.
+func diff(o Outcome) (string, error) {
+	if len(o.Result.Patch) == 0 {
+		return "", nil
+	}
+	before, err := yaml.JSONToYAML(o.Document.JSON)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", o.Document, err)
+	}
+	after, err := yaml.JSONToYAML(o.Mutated)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", o.Document, err)
+	}
+	name := strings.ToLower(o.Document.Kind) + "/" + o.Document.qualifiedName()
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A:        difflib.SplitLines(string(before)),
+		B:        difflib.SplitLines(string(after)),
+		FromFile: "a/" + name,
+		ToFile:   "b/" + name,
+		Context:  3,
+	})
+	return text, err
 }
