@@ -59,6 +59,8 @@ func TestMutateGolden(t *testing.T) {
 		"negatives": {"-f", examples + "workloads/cluster-autoscaler.yaml", "-f", examples + "workloads/csi-controller.yaml",
 			"--api-server", "api.example.com"},
 		"tuned-policy": {"--policy", examples + "policy.yaml", "-f", examples + "controlplanes/nginx.yaml", "-f", examples + "workloads/openstack-ccm-daemonset.yaml"},
+		"fleet-wiring": {"--child-webhook-url", "https://hcp-ingress-webhook.hcp-ingress-system.svc", "-f", examples + "controlplanes/haproxy.yaml",
+			"-f", examples + "controlplanes/k0smotron-cluster.yaml", "-f", examples + "controlplanes/template.yaml", "--api-server", "api.example.com"},
 	}
 	for name, args := range cases {
 		for _, format := range []string{"yaml", "json", "patch", "diff"} {
@@ -80,9 +82,7 @@ func TestMutateReadsStandardInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	old := os.Stdin
-	os.Stdin = f
-	t.Cleanup(func() { os.Stdin = old })
+	withStdin(t, f)
 	stdout, stderr, code := runCLI(t, "mutate", "-f", "-", "-o", "patch")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -214,11 +214,7 @@ func TestPolicyShowNamesSources(t *testing.T) {
 }
 
 func TestChildConfig(t *testing.T) {
-	ca := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stdout, stderr, code := runCLI(t, "child-config", "tenants/prod", "--url", "https://hcp-ingress-webhook.hcp-ingress-system.svc:443", "--ca-file", ca)
+	stdout, stderr, code := runCLI(t, "child-config", "tenants/prod", "--url", "https://hcp-ingress-webhook.hcp-ingress-system.svc:443", "--ca-file", testCA)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

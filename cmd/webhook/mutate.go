@@ -13,11 +13,15 @@ import (
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
+// stdin is what "-" reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
 func runMutate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mutate", stderr)
 	files := fs.StringArrayP("filename", "f", nil, "file to read (YAML or JSON, multi-document, List kinds); - for standard input; repeatable")
-	policyFile := fs.String("policy", "", "policy file (default: the embedded default policy)")
+	policyFile := fs.String("policy", "", "policy file, - for standard input (default: the embedded default policy)")
 	apiServer := fs.String("api-server", "", "HOST:PORT the CCM of workloads is pointed at")
+	childURL := fs.String("child-webhook-url", "", "base URL child API servers dial, as given to serve: turns on fleet wiring (the spec.manifests entry of control planes)")
 	output := fs.StringP("output", "o", "yaml", "output format: "+strings.Join(offline.Formats, "|"))
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -28,6 +32,9 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 	if !slices.Contains(offline.Formats, *output) {
 		return fmt.Errorf("-o %s: output format must be one of %s", *output, strings.Join(offline.Formats, ", "))
 	}
+	if n := slices.Index(*files, "-"); n >= 0 && (slices.Contains((*files)[n+1:], "-") || *policyFile == "-") {
+		return fmt.Errorf("standard input (-) can be read only once")
+	}
 	policy, err := loadPolicyFile(*policyFile)
 	if err != nil {
 		return err
@@ -37,6 +44,12 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 		if opts.APIServer, err = parseHostPort(*apiServer); err != nil {
 			return fmt.Errorf("--api-server: %w", err)
 		}
+	}
+	if *childURL != "" {
+		if err := validateWebhookURL(*childURL); err != nil {
+			return fmt.Errorf("--child-webhook-url: %w", err)
+		}
+		opts.ChildWiring = true
 	}
 	var docs []offline.Document
 	for _, name := range *files {
@@ -59,23 +72,57 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 }
 
 func readDocuments(name string) ([]offline.Document, error) {
-	if name == "-" {
-		return offline.Read("-", os.Stdin)
-	}
-	f, err := os.Open(name)
+	r, closeInput, err := openInput(name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return offline.Read(name, f)
+	defer closeInput()
+	return offline.Read(name, r)
 }
 
-// loadPolicyFile loads a policy file, or the embedded default for "".
+// openInput opens a file, or standard input for "-". A regular file over
+// offline.MaxFileBytes is refused before anything is read; standard input
+// and other streams are cut off by the reader at the same size.
+func openInput(name string) (io.Reader, func(), error) {
+	if name == "-" {
+		return stdin, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > offline.MaxFileBytes {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %d bytes is larger than %d MiB, the limit of offline input", name, info.Size(), offline.MaxFileBytes>>20)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// readInput reads a whole file, or standard input for "-", up to
+// offline.MaxFileBytes.
+func readInput(name string) ([]byte, error) {
+	r, closeInput, err := openInput(name)
+	if err != nil {
+		return nil, err
+	}
+	defer closeInput()
+	data, err := io.ReadAll(io.LimitReader(r, offline.MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > offline.MaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d MiB, the limit of offline input", name, offline.MaxFileBytes>>20)
+	}
+	return data, nil
+}
+
+// loadPolicyFile loads a policy file, standard input for "-", or the
+// embedded default for "".
 func loadPolicyFile(name string) (*rules.Policy, error) {
 	if name == "" {
 		return rules.Default(), nil
 	}
-	data, err := os.ReadFile(name)
+	data, err := readInput(name)
 	if err != nil {
 		return nil, err
 	}

