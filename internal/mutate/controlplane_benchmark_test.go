@@ -109,6 +109,7 @@ func BenchmarkAdmissionBaseline_ControlPlane(b *testing.B) {
 	body := admissionRequestBody(b, largeControlPlane(b))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	defer measureCPU(b)()
 	for b.Loop() {
 		review := decodeReview(b, body)
 		encodeResponse(b, review.Request, &admissionv1.AdmissionResponse{Allowed: true})
@@ -120,6 +121,7 @@ func BenchmarkControlPlaneAdmission(b *testing.B) {
 	classes := rules.NewStaticClasses(rules.IngressClass{Name: "haproxy", Controller: "haproxy.org/ingress-controller/haproxy"})
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	defer measureCPU(b)()
 	for b.Loop() {
 		admitControlPlane(b, body, rules.Default(), classes)
 	}
@@ -140,7 +142,8 @@ func BenchmarkControlPlanePolicySize(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			for b.Loop() {
+			defer measureCPU(b)()
+	for b.Loop() {
 				admitControlPlane(b, body, policy, classes)
 			}
 		})

@@ -103,6 +103,7 @@ func BenchmarkAdmissionBaseline_Workload(b *testing.B) {
 	body := admissionReviewBody(b)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
+	defer measureCPU(b)()
 	for b.Loop() {
 		review := decodeReview(b, body)
 		encodeResponse(b, review.Request, &admissionv1.AdmissionResponse{Allowed: true})
@@ -120,6 +121,7 @@ func BenchmarkWorkloadAdmission(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
+	defer measureCPU(b)()
 	for b.Loop() {
 		admit(b, body, Workload, in)
 	}
@@ -138,6 +140,7 @@ func BenchmarkWorkloadEngine(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(in.Object)))
+	defer measureCPU(b)()
 	for b.Loop() {
 		if _, err := Workload(in); err != nil {
 			b.Fatal(err)

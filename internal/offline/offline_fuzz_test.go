@@ -8,9 +8,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// FuzzRead feeds the offline reader arbitrary input: it never panics, every
+// FuzzOfflineRead feeds the offline reader arbitrary input: it never panics, every
 // error names the file, and every document it returns says what it is.
-func FuzzRead(f *testing.F) {
+func FuzzOfflineRead(f *testing.F) {
 	for _, s := range []string{
 		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
 		"apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: DaemonSet\n  metadata: {name: ccm}\n",
