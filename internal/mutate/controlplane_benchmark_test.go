@@ -143,7 +143,7 @@ func BenchmarkControlPlanePolicySize(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			defer measureCPU(b)()
-	for b.Loop() {
+			for b.Loop() {
 				admitControlPlane(b, body, policy, classes)
 			}
 		})
