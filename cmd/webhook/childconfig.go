@@ -46,7 +46,7 @@ func runChildConfig(args []string, stdout, stderr io.Writer) error {
 	if err := validateWebhookURL(*webhookURL); err != nil {
 		return fmt.Errorf("--url: %w", err)
 	}
-	policy, err := loadPolicyFile(*policyFile)
+	policy, err := loadPolicyArg(*policyFile)
 	if err != nil {
 		return err
 	}

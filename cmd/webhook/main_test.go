@@ -179,9 +179,7 @@ func TestPolicyValidateReadsStandardInput(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			saved := policyStdin
-			t.Cleanup(func() { policyStdin = saved })
-			policyStdin = strings.NewReader(tc.input)
+			withStdin(t, strings.NewReader(tc.input))
 			stdout, stderr, code := runCLI(t, "policy", "validate", "-f", "-")
 			out := stdout
 			if tc.wantCode != 0 {

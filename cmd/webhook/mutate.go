@@ -13,9 +13,6 @@ import (
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
-// stdin is what "-" reads; tests replace it.
-var stdin io.Reader = os.Stdin
-
 func runMutate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("mutate", stderr)
 	files := fs.StringArrayP("filename", "f", nil, "file to read (YAML or JSON, multi-document, List kinds); - for standard input; repeatable")
@@ -35,7 +32,7 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 	if n := slices.Index(*files, "-"); n >= 0 && (slices.Contains((*files)[n+1:], "-") || *policyFile == "-") {
 		return fmt.Errorf("standard input (-) can be read only once")
 	}
-	policy, err := loadPolicyFile(*policyFile)
+	policy, err := loadPolicyArg(*policyFile)
 	if err != nil {
 		return err
 	}
@@ -114,19 +111,6 @@ func readInput(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d MiB, the limit of offline input", name, offline.MaxFileBytes>>20)
 	}
 	return data, nil
-}
-
-// loadPolicyFile loads a policy file, standard input for "-", or the
-// embedded default for "".
-func loadPolicyFile(name string) (*rules.Policy, error) {
-	if name == "" {
-		return rules.Default(), nil
-	}
-	data, err := readInput(name)
-	if err != nil {
-		return nil, err
-	}
-	return rules.Load(name, data)
 }
 
 // parseHostPort parses HOST[:PORT]; the port defaults to 443.

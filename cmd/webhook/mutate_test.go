@@ -27,8 +27,12 @@ func TestDashReadsStandardInputEverywhere(t *testing.T) {
 		input string
 		want  string
 	}{
-		"policy validate -f -":   {args: []string{"policy", "validate", "-f", "-"}, input: string(policy), want: "-: valid"},
-		"policy show --policy -": {args: []string{"policy", "show", "--policy", "-"}, input: string(policy), want: "source: -"},
+		"policy validate -f -":   {args: []string{"policy", "validate", "-f", "-"}, input: string(policy), want: "stdin: valid"},
+		"policy show --policy -": {args: []string{"policy", "show", "--policy", "-"}, input: string(policy), want: "source: stdin"},
+		"mutate -f -": {
+			args: []string{"mutate", "-f", "-", "-o", "patch"}, input: "apiVersion: k0smotron.io/v1beta1\nkind: Cluster\nmetadata: {name: a}\nspec:\n  ingress: {className: haproxy}\n",
+			want: `"file": "-"`,
+		},
 		"mutate --policy -": {
 			args: []string{"mutate", "--policy", "-", "-f", examples + "controlplanes/nginx.yaml", "-o", "patch"}, input: string(policy),
 			want: `"rule":`,

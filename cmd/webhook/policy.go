@@ -63,8 +63,9 @@ func runPolicyValidate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// policyStdin is what a policy named "-" is read from.
-var policyStdin io.Reader = os.Stdin
+// stdin is what "-" reads, for every file argument of every command; tests
+// replace it.
+var stdin io.Reader = os.Stdin
 
 // policySourceName is how errors and messages name a policy argument.
 func policySourceName(name string) string {
@@ -83,7 +84,7 @@ func loadPolicyArg(name string) (*rules.Policy, error) {
 	case "":
 		return rules.Default(), nil
 	case "-":
-		return rules.LoadReader(policySourceName(name), policyStdin)
+		return rules.LoadReader(policySourceName(name), stdin)
 	}
 	f, err := os.Open(name)
 	if err != nil {
