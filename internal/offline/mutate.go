@@ -68,7 +68,16 @@ func Run(docs []Document, opts Options) ([]Outcome, error) {
 		if namespace == "" {
 			namespace = "default"
 		}
-		result, err := mutate.Object(mutate.Input{
+		// The reader has the kind already: no second pass to dispatch.
+		engine := mutate.Workload
+		switch target, ok := mutate.TargetOf(doc.APIVersion, doc.Kind); {
+		case !ok:
+			outcomes[i] = outcome
+			return nil
+		case target == mutate.TargetControlPlane:
+			engine = mutate.ControlPlane
+		}
+		result, err := engine(mutate.Input{
 			Object:      doc.JSON,
 			Operation:   "CREATE",
 			Namespace:   namespace,
