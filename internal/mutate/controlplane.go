@@ -123,7 +123,7 @@ func ControlPlane(in Input) (Result, error) {
 	if policy == nil {
 		policy = rules.Default()
 	}
-	return admitIngress(policy, in.Classes, obj.Metadata, spec, at), nil
+	return admitIngress(policy, in.Classes, obj.Metadata, spec, at, in.Routes), nil
 }
 
 // decodeControlPlane reads what the engine needs of a control plane object,
@@ -222,7 +222,7 @@ func (g *ingressSpec) member(c *jsonCursor, key []byte) error {
 
 // admitIngress applies the resolved rule to spec.ingress and adds the checks
 // that do not depend on it.
-func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *objectMeta, spec *clusterSpec, at ingressAt) Result {
+func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *objectMeta, spec *clusterSpec, at ingressAt, routes bool) Result {
 	ingress := spec.Ingress
 	res := policy.ResolveClass(ingress.ClassName, classes)
 	a := ingressAdmission{
@@ -246,6 +246,8 @@ func admitIngress(policy *rules.Policy, classes rules.IngressClasses, meta *obje
 	switch {
 	case res.Rule == nil:
 		a.noRule()
+	case res.Rule.Route != nil && routes:
+		a.routed()
 	case res.Rule.Unsupported != "":
 		a.unsupported()
 	default:
@@ -382,6 +384,17 @@ func (a *ingressAdmission) unsupported() {
 	a.foreign()
 	a.warn("%s cannot turn on SSL passthrough (%s): %s", a.annotationsName, a.context(), text)
 	a.outcome = "unsupported"
+	if len(a.Patch) > 0 {
+		a.outcome = "mutated"
+	}
+}
+
+// routed reports a controller whose passthrough route `serve --routes` keeps.
+func (a *ingressAdmission) routed() {
+	a.foreign()
+	a.warn("SSL passthrough is handled by a route (%s): the webhook keeps %s for the Ingress k0smotron creates from this control plane",
+		a.context(), rules.RouteKinds[a.res.Rule.Route.Kind])
+	a.outcome = "route"
 	if len(a.Patch) > 0 {
 		a.outcome = "mutated"
 	}

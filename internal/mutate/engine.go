@@ -61,6 +61,9 @@ type Input struct {
 	// topology only. A path naming no control plane with ingress changes
 	// nothing.
 	ManagementHosted bool
+	// Routes is set when `serve --routes` keeps passthrough routes: a rule
+	// that names a route kind is then handled, not unsupported.
+	Routes bool
 }
 
 // Result is what the engine decided. An empty Patch means nothing changes.
