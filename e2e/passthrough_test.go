@@ -15,9 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/webhook"
 )
 
 // The passthrough tests send TLS through a real ingress controller, Traefik
@@ -390,5 +402,215 @@ func requireTerminatedByTraefik(t *testing.T, tr traefikRun, backend standInBack
 	}
 	if o.leaf.Subject.CommonName != traefikDefaultCertName {
 		t.Errorf("SNI %s: subject %q, want Traefik's own %q", host, o.leaf.Subject.CommonName, traefikDefaultCertName)
+	}
+}
+
+// With routes (PRODUCT.md "Routes"), a control plane whose ingress class is
+// served by Traefik's own Ingress controller gets an IngressRouteTCP kept
+// for the Ingress k0smotron makes, and Traefik's Kubernetes CRD provider
+// passes TLS through on it: a client reaches the control plane's
+// certificate. The route follows the Ingress, and goes when the Ingress goes.
+//
+// Until `serve --routes` is wired into the binary, the routes controller
+// (internal/routes) runs here in the test process, on its own
+// controller-runtime manager against the same API server.
+func TestPassthroughRouteThroughTraefikCRD(t *testing.T) {
+	requirePassthroughRun(t)
+	ip, err := framework.HostIP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	traefik := startTraefik(t, "kubernetesCRD")
+	ingressClass(t, "traefik", controllerTraefik, false)
+
+	ns := newNamespace(t, env.Management, "e2e-routes", nil)
+	cp := k0smotronCP(ns, "routed", "traefik")
+	res := mustKubectl(t, env.Management, toYAML(t, cp), "apply", "-f", "-")
+	requireWarning(t, res, `cannot turn on SSL passthrough .*Traefik needs an IngressRouteTCP`)
+	stored := get(t, env.Management, "k0smotroncontrolplanes.controlplane.cluster.x-k8s.io", ns, "routed")
+	backend := exposeStandIn(t, ip, stored)
+	ingressName := "kmc-routed"
+
+	t.Run("without the route Traefik does not pass TLS through", func(t *testing.T) {
+		for _, host := range backend.hosts {
+			o, err := dialThroughTraefik(t.Context(), traefik.Websecure, host, backend.CAPool)
+			if o.leaf == nil {
+				t.Logf("SNI %s through traefik: no certificate (%v)", host, err)
+				continue
+			}
+			t.Logf("SNI %s through traefik: %s", host, o)
+			if o.verified == nil {
+				t.Errorf("SNI %s: the stand-in's certificate came through with no route: %s", host, o)
+			}
+		}
+	})
+
+	client := startRoutesController(t)
+
+	t.Run("the route is kept: an IngressRouteTCP owned by the control plane, and TLS passes through", func(t *testing.T) {
+		route := waitRoute(t, ns, ingressName, func(*unstructured.Unstructured) string { return "" })
+		owners := route.GetOwnerReferences()
+		if len(owners) != 1 || owners[0].UID != stored.GetUID() || owners[0].Kind != "K0smotronControlPlane" {
+			t.Errorf("ownerReferences %+v, want the control plane (uid %s)", owners, stored.GetUID())
+		}
+		if pass, _, _ := unstructured.NestedBool(route.Object, "spec", "tls", "passthrough"); !pass {
+			t.Errorf("spec.tls.passthrough is not true:\n%s", yamlOf(route))
+		}
+		requireRouteState(t, client, stored, routes.StateOK)
+		traefik.waitTCPRouters(t, backend.hosts...)
+		for i, host := range backend.hosts {
+			requirePassedThrough(t, traefik, backend, host, backend.portNames[i])
+		}
+	})
+
+	t.Run("the route follows the Ingress: konnectivityHost moved to the api port", func(t *testing.T) {
+		ingress := get(t, env.Management, "ingress", ns, ingressName)
+		rules, _, _ := unstructured.NestedSlice(ingress.Object, "spec", "rules")
+		apiPort, _, _ := unstructured.NestedInt64(stored.Object, "spec", "service", "apiPort")
+		konnectivityRule := rules[1].(map[string]any)
+		paths, _, _ := unstructured.NestedSlice(konnectivityRule, "http", "paths")
+		if err := unstructured.SetNestedField(paths[0].(map[string]any), apiPort, "backend", "service", "port", "number"); err != nil {
+			t.Fatal(err)
+		}
+		_ = unstructured.SetNestedSlice(konnectivityRule, paths, "http", "paths")
+		_ = unstructured.SetNestedSlice(ingress.Object, rules, "spec", "rules")
+		mustKubectl(t, env.Management, toYAML(t, ingress), "apply", "-f", "-")
+		waitRoute(t, ns, ingressName, func(u *unstructured.Unstructured) string {
+			routeList, _, _ := unstructured.NestedSlice(u.Object, "spec", "routes")
+			if len(routeList) != 2 {
+				return fmt.Sprintf("%d routes", len(routeList))
+			}
+			services, _, _ := unstructured.NestedSlice(routeList[1].(map[string]any), "services")
+			if len(services) != 1 || services[0].(map[string]any)["port"] != apiPort {
+				return fmt.Sprintf("konnectivity route services %v", services)
+			}
+			return ""
+		})
+		requireRouteState(t, client, stored, routes.StateOK)
+		// Traefik follows: the konnectivity host now reaches the api listener.
+		deadline := time.Now().Add(traefikTimeout)
+		host := backend.hosts[1]
+		for {
+			o, err := dialThroughTraefik(t.Context(), traefik.Websecure, host, backend.CAPool)
+			if err == nil && o.verified == nil && o.body == "api "+host {
+				t.Logf("SNI %s through traefik after the change: %s, answered %q", host, o, o.body)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("SNI %s did not move to the api listener within %v: %v, %q", host, traefikTimeout, err, o.body)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
+
+	t.Run("the route goes when the Ingress goes", func(t *testing.T) {
+		mustKubectl(t, env.Management, "", "delete", "ingress", ingressName, "-n", ns)
+		eventually(t, "the IngressRouteTCP is removed", func() string {
+			res := kubectl(t, env.Management, "", "get", "ingressroutetcps.traefik.io", ingressName, "-n", ns, "--ignore-not-found", "-o", "name")
+			if out := strings.TrimSpace(res.Stdout); out != "" || res.ExitCode != 0 {
+				return "still there: " + out + res.Stderr
+			}
+			return ""
+		})
+		requireRouteState(t, client, stored, routes.StateNoIngress)
+	})
+}
+
+// startRoutesController runs the routes controller (internal/routes) on its
+// own manager against the management API server, with the embedded default
+// policy, the IngressClass view and the control-plane view the webhook
+// uses; it stops when the test ends. It returns an uncached client.
+func startRoutesController(t *testing.T) ctrlclient.Client {
+	t.Helper()
+	cfg := env.Management.Config
+	logFile, err := os.Create(filepath.Join(env.WorkDir, "routes-controller.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(logFile, prefix, args) }, funcr.Options{Verbosity: 1})
+	mgr, err := manager.New(cfg, manager.Options{
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultTransform: controlplanes.Transform, ByObject: routes.CacheByObject()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher := controlplanes.NewWatcher(mgr.GetCache(), dc, log.WithName("controlplanes"))
+	if err := mgr.Add(watcher); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory := informers.NewSharedInformerFactory(clients, 0)
+	classes := webhook.NewIngressClassCache(factory)
+	err = routes.Setup(mgr, routes.Options{
+		Policy:        rules.Default,
+		Classes:       classes.View,
+		ControlPlanes: watcher,
+		Log:           log.WithName("routes"),
+		Resync:        10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	factory.Start(ctx.Done())
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("routes manager: %v", err)
+		}
+		factory.Shutdown()
+		_ = logFile.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logFile.Name())
+			t.Logf("routes controller log:\n%s", data)
+		}
+	})
+	c, err := ctrlclient.New(cfg, ctrlclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitRoute waits for the IngressRouteTCP namespace/name to exist and pass
+// check, and returns it.
+func waitRoute(t *testing.T, namespace, name string, check func(*unstructured.Unstructured) string) *unstructured.Unstructured {
+	t.Helper()
+	var route *unstructured.Unstructured
+	eventually(t, "IngressRouteTCP "+namespace+"/"+name, func() string {
+		res := kubectl(t, env.Management, "", "get", "ingressroutetcps.traefik.io", name, "-n", namespace, "-o", "json")
+		if res.ExitCode != 0 {
+			return res.Stderr
+		}
+		route = decode(t, res)
+		return check(route)
+	})
+	return route
+}
+
+// requireRouteState checks routes.State, what audit reports, against the
+// API server.
+func requireRouteState(t *testing.T, c ctrlclient.Reader, cp *unstructured.Unstructured, want string) {
+	t.Helper()
+	classes := rules.NewStaticClasses(rules.IngressClass{Name: "traefik", Controller: controllerTraefik})
+	res := rules.Default().ResolveClass("traefik", classes)
+	st, err := routes.State(t.Context(), c, cp, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != want {
+		t.Errorf("routes.State = %q (%s), want %q", st.State, st.Detail, want)
 	}
 }
