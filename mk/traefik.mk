@@ -18,6 +18,6 @@ traefik: $(TRAEFIK) ## Build Traefik Proxy from source into bin/traefik (first t
 
 .PHONY: e2e-passthrough
 e2e-passthrough: build control-plane $(TRAEFIK) ## TLS through real Traefik: the webhook's passthrough annotation reaches the control plane's certificate.
-	go test -count=1 -timeout 15m -v -run '^TestPassthrough' ./e2e 2>&1 | tee $(BIN)/e2e-passthrough.log
+	HCP_E2E_PASSTHROUGH=1 go test -count=1 -timeout 15m -v -run '^TestPassthrough' ./e2e 2>&1 | tee $(BIN)/e2e-passthrough.log
 
 TEST_TARGETS += e2e-passthrough
