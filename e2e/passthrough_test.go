@@ -77,24 +77,27 @@ func TestPassthroughThroughTraefikIngressNGINX(t *testing.T) {
 	ingressClass(t, "nginx", controllerIngressNGINX, false)
 
 	cases := []struct {
-		name        string
-		labels      map[string]string // of the namespace
-		passthrough bool
+		name         string
+		controlPlane string            // its hosts are api.<name>.example.com, ...
+		labels       map[string]string // of the namespace
+		passthrough  bool
 	}{
 		{
-			name:        "admitted through the webhook: TLS passes through to the control plane's certificate",
-			passthrough: true,
+			name:         "admitted through the webhook: TLS passes through to the control plane's certificate",
+			controlPlane: "through-webhook",
+			passthrough:  true,
 		},
 		{
-			name:        "admitted where the webhook does not run: Traefik terminates TLS with its own certificate",
-			labels:      map[string]string{skipLabel: "true"},
-			passthrough: false,
+			name:         "admitted where the webhook does not run: Traefik terminates TLS with its own certificate",
+			controlPlane: "without-webhook",
+			labels:       map[string]string{skipLabel: "true"},
+			passthrough:  false,
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t, env.Management, "e2e-passthrough", tc.labels)
-			cp := k0smotronCP(ns, "hcp", "nginx")
+			cp := k0smotronCP(ns, tc.controlPlane, "nginx")
 			if tc.passthrough {
 				// The webhook sees the IngressClass through an informer.
 				eventuallyDryRun(t, cp, func(u *unstructured.Unstructured) string {
@@ -105,7 +108,7 @@ func TestPassthroughThroughTraefikIngressNGINX(t *testing.T) {
 				})
 			}
 			mustKubectl(t, env.Management, toYAML(t, cp), "apply", "-f", "-")
-			stored := get(t, env.Management, "k0smotroncontrolplanes.controlplane.cluster.x-k8s.io", ns, "hcp")
+			stored := get(t, env.Management, "k0smotroncontrolplanes.controlplane.cluster.x-k8s.io", ns, tc.controlPlane)
 			annotations := ingressAnnotations(stored)
 			if got := annotations[annotationIngressNGINX] == "true"; got != tc.passthrough {
 				t.Fatalf("stored spec.ingress.annotations = %s, want the passthrough annotation: %v", mapString(annotations), tc.passthrough)
