@@ -18,8 +18,6 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -554,12 +552,10 @@ func startRoutesController(t *testing.T) ctrlclient.Client {
 	if err := mgr.Add(watcher); err != nil {
 		t.Fatal(err)
 	}
-	clients, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
+	classes := webhook.NewIngressClassCache(mgr.GetCache())
+	if err := mgr.Add(classes); err != nil {
 		t.Fatal(err)
 	}
-	factory := informers.NewSharedInformerFactory(clients, 0)
-	classes := webhook.NewIngressClassCache(factory)
 	err = routes.Setup(mgr, routes.Options{
 		Policy:        rules.Default,
 		Classes:       classes.View,
@@ -572,14 +568,12 @@ func startRoutesController(t *testing.T) ctrlclient.Client {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	factory.Start(ctx.Done())
 	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("routes manager: %v", err)
 		}
-		factory.Shutdown()
 		_ = logFile.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(logFile.Name())

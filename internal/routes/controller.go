@@ -41,8 +41,10 @@ type ControlPlanes interface {
 type Options struct {
 	// Policy returns the policy in force; nil while none is loaded.
 	Policy func() *rules.Policy
-	// Classes returns the IngressClass view; nil when none can be read.
-	Classes       func() rules.IngressClasses
+	// Classes returns the IngressClass view (nil when no cluster view is
+	// configured), or an error while it has not synced (the webhook's
+	// IngressClassCache.View).
+	Classes       func() (rules.IngressClasses, error)
 	ControlPlanes ControlPlanes
 	Log           logr.Logger
 	// Resync is how often every Ingress is reconciled again, repairing routes
@@ -75,7 +77,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		return errors.New("routes: Options.Policy and Options.ControlPlanes are required")
 	}
 	if o.Classes == nil {
-		o.Classes = func() rules.IngressClasses { return nil }
+		o.Classes = func() (rules.IngressClasses, error) { return nil, nil }
 	}
 	if o.Resync <= 0 {
 		o.Resync = DefaultResync
@@ -127,11 +129,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	desired, err := r.desired(ctx, &ing)
-	if err != nil {
+	var invalid *invalidIngress
+	switch {
+	case errors.As(err, &invalid):
 		log.Error(err, "not keeping a passthrough route")
 		// Bad input (a host that is not a DNS name) does not get better by
 		// retrying fast; the resync looks again.
 		return resync, r.prune(ctx, log, ing.Namespace, ing.Name, nil)
+	case err != nil:
+		// A view not synced yet, no policy yet, an API error: retried with
+		// backoff, and the routes that exist are left alone meanwhile.
+		return reconcile.Result{}, err
 	}
 	var keep []string
 	for _, u := range desired {
@@ -162,13 +170,27 @@ func (r *Reconciler) desired(ctx context.Context, ing *networkingv1.Ingress) ([]
 	if policy == nil {
 		return nil, errors.New("no policy loaded yet")
 	}
+	classes, err := r.Options.Classes()
+	if err != nil {
+		return nil, err
+	}
 	_, className, _ := controlPlaneHosts(cp)
-	_, kind, ok := RouteKindOf(policy.ResolveClass(className, r.Options.Classes()))
+	_, kind, ok := RouteKindOf(policy.ResolveClass(className, classes))
 	if !ok {
 		return nil, nil
 	}
-	return Desired(kind, ing, cp)
+	routes, err := Desired(kind, ing, cp)
+	if err != nil {
+		return nil, &invalidIngress{err}
+	}
+	return routes, nil
 }
+
+// invalidIngress is an Ingress that cannot be turned into a route.
+type invalidIngress struct{ err error }
+
+func (e *invalidIngress) Error() string { return e.err.Error() }
+func (e *invalidIngress) Unwrap() error { return e.err }
 
 // controlPlaneOf finds the control plane ing was made for: the one named by
 // k0smotron's label cluster, else by the name kmc-<name>.
