@@ -83,13 +83,19 @@ func RouteKindOf(res rules.Resolution) (string, Kind, bool) {
 }
 
 // Backends are the passthrough backends of an Ingress k0smotron made: per
-// rule, the backend of path "/" (the path k0smotron writes, and the one
-// Traefik's ingress-nginx provider passes through). The hosts must be DNS
-// names: they end up inside route match expressions.
+// host, the backend of path "/" of its first rule (the path k0smotron writes,
+// and the one Traefik's ingress-nginx provider passes through). One backend
+// per host, so an Ingress edited to repeat a host thousands of times still
+// gives one route per host. The hosts must be DNS names: they end up inside
+// route match expressions.
 func Backends(ing *networkingv1.Ingress) ([]Backend, error) {
 	var out []Backend
 	var errs []error
+	seen := map[string]bool{}
 	for i, r := range ing.Spec.Rules {
+		if seen[r.Host] {
+			continue
+		}
 		if msgs := validation.IsDNS1123Subdomain(r.Host); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("spec.rules[%d].host %q: %s", i, r.Host, strings.Join(msgs, "; ")))
 			continue
@@ -106,6 +112,7 @@ func Backends(ing *networkingv1.Ingress) ([]Backend, error) {
 				port = intstr.FromString(p.Backend.Service.Port.Name)
 			}
 			out = append(out, Backend{Host: r.Host, Service: p.Backend.Service.Name, Port: port})
+			seen[r.Host] = true
 			break
 		}
 	}

@@ -181,6 +181,15 @@ func TestBackendsFollowTheIngress(t *testing.T) {
 			},
 			want: []string{"api.hcp.example.com kmc-hcp:6443", "konnectivity.hcp.example.com kmc-hcp:9132"},
 		},
+		"rules repeating a host give one backend per host (the first)": {
+			edit: func(ing *networkingv1.Ingress) {
+				for range 1000 {
+					ing.Spec.Rules = append(ing.Spec.Rules, *ing.Spec.Rules[1].DeepCopy())
+				}
+				ing.Spec.Rules[len(ing.Spec.Rules)-1].HTTP.Paths[0].Backend.Service.Port.Number = 1
+			},
+			want: []string{"api.hcp.example.com kmc-hcp:6443", "konnectivity.hcp.example.com kmc-hcp:8132"},
+		},
 		"a host that could end the HostSNI string is refused": {
 			edit: func(ing *networkingv1.Ingress) {
 				ing.Spec.Rules[0].Host = "api.example.com`) || HostSNI(`*"
