@@ -125,7 +125,7 @@ func ControlPlane(in Input) (Result, error) {
 	if obj.Metadata == nil {
 		return out, errors.New("metadata: missing; a Kubernetes object always has metadata")
 	}
-	a := admitIngress(in.policy(), in.Classes, spec, at)
+	a := admitIngress(in.policy(), in.Classes, spec, at, in.Routes)
 	// Templates are never wired: the control planes made from them are
 	// admitted themselves.
 	if in.ChildWiring && !template && a.Denied == "" {
@@ -144,7 +144,7 @@ func decodeControlPlane(data []byte) (*controlPlaneObject, error) {
 
 // admitIngress applies the resolved rule to spec.ingress and adds the checks
 // that do not depend on it. finish completes the result.
-func admitIngress(policy *rules.Policy, classes rules.IngressClasses, spec *clusterSpec, at ingressAt) *ingressAdmission {
+func admitIngress(policy *rules.Policy, classes rules.IngressClasses, spec *clusterSpec, at ingressAt, routes bool) *ingressAdmission {
 	ingress := spec.Ingress
 	res := policy.ResolveClass(ingress.ClassName, classes)
 	a := &ingressAdmission{
@@ -168,6 +168,8 @@ func admitIngress(policy *rules.Policy, classes rules.IngressClasses, spec *clus
 	switch {
 	case res.Rule == nil:
 		a.noRule()
+	case res.Rule.Route != nil && routes:
+		a.routed()
 	case res.Rule.Unsupported != "":
 		a.unsupported()
 	default:
@@ -310,6 +312,17 @@ func (a *ingressAdmission) unsupported() {
 	a.foreign()
 	a.warn("%s cannot turn on SSL passthrough (%s): %s", a.annotationsName, a.context(), text)
 	a.outcome = "unsupported"
+	if len(a.Patch) > 0 {
+		a.outcome = "mutated"
+	}
+}
+
+// routed reports a controller whose passthrough route `serve --routes` keeps.
+func (a *ingressAdmission) routed() {
+	a.foreign()
+	a.warn("SSL passthrough is handled by a route (%s): the webhook keeps %s for the Ingress k0smotron creates from this control plane",
+		a.context(), rules.RouteKinds[a.res.Rule.Route.Kind])
+	a.outcome = "route"
 	if len(a.Patch) > 0 {
 		a.outcome = "mutated"
 	}

@@ -29,6 +29,7 @@ type controlPlaneCase struct {
 	edit             func(obj map[string]any)
 	operation        string // default CREATE
 	namespaceSkipped bool
+	routes           bool // serve --routes
 
 	wantAnnotations map[string]string // spec.ingress.annotations after the patch; nil: absent
 	wantUnchanged   bool              // no patch at all
@@ -63,6 +64,7 @@ func runControlPlaneCase(t *testing.T, tc controlPlaneCase) (Result, map[string]
 		NamespaceSkipped: tc.namespaceSkipped,
 		Policy:           testPolicy(t, tc.policy),
 		Classes:          tc.classes,
+		Routes:           tc.routes,
 	}
 	res, err := ControlPlane(in)
 	if err != nil {
@@ -239,6 +241,32 @@ func TestControlPlane(t *testing.T) {
 				return ing
 			}(),
 			wantWarnings: []string{`spec.ingress.apiHost "192.0.2.10" is an IP address`},
+		},
+		"with serve --routes, a controller whose rule names a route is handled, not unsupported": {
+			classes: ingressClasses(rules.IngressClass{Name: "traefik", Controller: "traefik.io/ingress-controller"}),
+			ingress: ingress("traefik", nil),
+			routes:  true,
+			wantWarnings: []string{`hcp-ingress: SSL passthrough is handled by a route (ingress class "traefik" is served by controller "traefik.io/ingress-controller", Traefik): ` +
+				"the webhook keeps a traefik.io/v1alpha1 IngressRouteTCP with tls.passthrough: true for the Ingress k0smotron creates"},
+			wantUnchanged: true,
+			wantRule:      "controllers/traefik.io/ingress-controller",
+			wantAudit:     map[string]string{"outcome": "route"},
+		},
+		"with serve --routes, onUnknownClass: Deny does not deny a controller whose route is kept": {
+			policy:    "onUnknownClass: Deny\n",
+			classes:   ingressClasses(rules.IngressClass{Name: "traefik", Controller: "traefik.io/ingress-controller"}),
+			ingress:   ingress("traefik", nil),
+			routes:    true,
+			wantRule:  "controllers/traefik.io/ingress-controller",
+			wantAudit: map[string]string{"outcome": "route"},
+		},
+		"with serve --routes, a controller without a route kind stays unsupported": {
+			classes:      ingressClasses(rules.IngressClass{Name: "contour", Controller: "projectcontour.io/ingress-controller"}),
+			ingress:      ingress("contour", nil),
+			routes:       true,
+			wantWarnings: []string{"cannot turn on SSL passthrough (ingress class \"contour\" is served by controller \"projectcontour.io/ingress-controller\", Contour): Contour needs an HTTPProxy"},
+			wantRule:     "controllers/projectcontour.io/",
+			wantAudit:    map[string]string{"outcome": "unsupported"},
 		},
 		"a controller that cannot pass TLS through gets a warning saying what to use instead": {
 			classes: ingressClasses(rules.IngressClass{Name: "traefik", Controller: "traefik.io/ingress-controller"}),

@@ -69,6 +69,9 @@ type Input struct {
 	// AdmissionRequest's oldObject); nil on CREATE. Fleet wiring compares
 	// spec.manifests with it.
 	OldObject []byte
+	// Routes is set when `serve --routes` keeps passthrough routes: a rule
+	// that names a route kind is then handled, not unsupported.
+	Routes bool
 }
 
 // Result is what the engine decided. An empty Patch means nothing changes.

@@ -51,6 +51,23 @@ type PassthroughRule struct {
 	// Warning is added to every admission the rule applies to (for example the
 	// controller flag that must also be set).
 	Warning string `json:"warning,omitempty"`
+	// Route, on a rule that is Unsupported, names the passthrough route the
+	// webhook keeps for the controller's Ingresses when `serve --routes` is on
+	// (PRODUCT.md "Routes"); Unsupported stays the message without --routes.
+	Route *RouteRule `json:"route,omitempty"`
+}
+
+// RouteRule names a kind of passthrough route.
+type RouteRule struct {
+	// Kind is a key of RouteKinds.
+	Kind string `json:"kind"`
+}
+
+// RouteKinds are the route kinds a rule may name, each with what it is for
+// admission warnings; internal/routes implements each (a test there keeps the
+// two tables equal).
+var RouteKinds = map[string]string{
+	"traefik-ingressroutetcp": "a traefik.io/v1alpha1 IngressRouteTCP with tls.passthrough: true",
 }
 
 // UnknownAction is what happens when no rule resolves for a class.

@@ -102,6 +102,18 @@ func TestLoadReportsProblemsWithFieldPaths(t *testing.T) {
 			doc:  header + "controllers:\n  example.com/x:\n    annotations: {a: b}\n    unsupported: use something else\n",
 			want: []string{"policy.yaml: controllers[example.com/x].unsupported: Forbidden: a rule has either annotations"},
 		},
+		"route of a kind no controller implements": {
+			doc:  header + "controllers:\n  example.com/x:\n    unsupported: use a route\n    route: {kind: contour-httpproxy}\n",
+			want: []string{`policy.yaml: controllers[example.com/x].route.kind: Unsupported value: "contour-httpproxy": supported values: "traefik-ingressroutetcp"`},
+		},
+		"route without the unsupported text for when routes are off": {
+			doc:  header + "controllers:\n  example.com/x:\n    annotations: {a: b}\n    route: {kind: traefik-ingressroutetcp}\n",
+			want: []string{"policy.yaml: controllers[example.com/x].unsupported: Required value: a rule with a route also needs unsupported"},
+		},
+		"route without a kind": {
+			doc:  header + "controllers:\n  example.com/x:\n    unsupported: use a route\n    route: {}\n",
+			want: []string{`policy.yaml: controllers[example.com/x].route.kind: Unsupported value: ""`},
+		},
 		"rule with neither annotations nor unsupported": {
 			doc:  header + "ingressClasses:\n  mine:\n    project: Mine\n",
 			want: []string{"policy.yaml: ingressClasses[mine].annotations: Required value: a rule needs annotations"},

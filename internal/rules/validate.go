@@ -125,6 +125,15 @@ func validateRule(path *field.Path, rule *PassthroughRule) field.ErrorList {
 		errs = append(errs, field.Required(path.Child("annotations"),
 			"a rule needs annotations (how to turn SSL passthrough on) or unsupported (what to do instead)"))
 	}
+	if rule.Route != nil {
+		switch {
+		case RouteKinds[rule.Route.Kind] == "":
+			errs = append(errs, field.NotSupported(path.Child("route", "kind"), rule.Route.Kind, slices.Sorted(maps.Keys(RouteKinds))))
+		case !hasUnsupported:
+			errs = append(errs, field.Required(path.Child("unsupported"),
+				"a rule with a route also needs unsupported: the message when `serve --routes` is off"))
+		}
+	}
 	for _, text := range []struct {
 		name, value string
 	}{{"project", rule.Project}, {"unsupported", rule.Unsupported}, {"warning", rule.Warning}} {
