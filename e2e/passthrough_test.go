@@ -15,19 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
-	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
-	"github.com/hcp-ingress/hcp-ingress-webhook/internal/webhook"
 )
 
 // The passthrough tests send TLS through a real ingress controller, Traefik
@@ -426,9 +419,7 @@ func requireTerminatedByTraefik(t *testing.T, tr traefikRun, backend standInBack
 // certificate. The route follows the Ingress, and goes when the Ingress goes;
 // then Traefik terminates TLS itself.
 //
-// Until `serve --routes` is wired into the binary, the routes controller
-// (internal/routes) runs here in the test process, on its own
-// controller-runtime manager against the same API server.
+// The routes controller is the real binary started with `serve --routes`.
 func TestPassthroughRouteThroughTraefikCRD(t *testing.T) {
 	requirePassthroughRun(t)
 	ip, err := framework.HostIP()
@@ -523,64 +514,28 @@ func TestPassthroughRouteThroughTraefikCRD(t *testing.T) {
 	})
 }
 
-// startRoutesController runs the routes controller (internal/routes) on its
-// own manager against the management API server, with the embedded default
-// policy, the IngressClass view and the control-plane view the webhook
-// uses; it stops when the test ends. It returns an uncached client.
+// startRoutesController starts the real binary with `serve --routes`
+// against the management API server (the embedded default policy plus the
+// suite's ccm settings), next to the suite's webhook; it stops when the test
+// ends. It returns an uncached client.
 func startRoutesController(t *testing.T) ctrlclient.Client {
 	t.Helper()
-	cfg := env.Management.Config
-	logFile, err := os.Create(filepath.Join(env.WorkDir, "routes-controller.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(logFile, prefix, args) }, funcr.Options{Verbosity: 1})
-	mgr, err := manager.New(cfg, manager.Options{
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: controlplanes.Transform, ByObject: routes.CacheByObject()},
+	w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
+		Dir:        t.TempDir(),
+		Kubeconfig: env.Management.Kubeconfig,
+		PolicyFile: env.PolicyFile,
+		ExtraArgs:  []string{"--routes"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	watcher := controlplanes.NewWatcher(mgr.GetCache(), dc, log.WithName("controlplanes"))
-	if err := mgr.Add(watcher); err != nil {
-		t.Fatal(err)
-	}
-	classes := webhook.NewIngressClassCache(mgr.GetCache())
-	if err := mgr.Add(classes); err != nil {
-		t.Fatal(err)
-	}
-	err = routes.Setup(mgr, routes.Options{
-		Policy:        rules.Default,
-		Classes:       classes.View,
-		ControlPlanes: watcher,
-		Log:           log.WithName("routes"),
-		Resync:        10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("routes manager: %v", err)
-		}
-		_ = logFile.Close()
 		if t.Failed() {
-			data, _ := os.ReadFile(logFile.Name())
-			t.Logf("routes controller log:\n%s", data)
+			t.Logf("serve --routes log (last 40 lines):\n%s", w.LogTail(40))
 		}
+		_ = w.Stop()
 	})
-	c, err := ctrlclient.New(cfg, ctrlclient.Options{})
+	c, err := ctrlclient.New(env.Management.Config, ctrlclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster to read IngressClasses and control planes from (default: in-cluster config)")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" disables)`)
+	fs.BoolVar(&o.Routes, "routes", false, "keep a passthrough route (Traefik IngressRouteTCP) for every k0smotron Ingress whose controller needs one")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS with authentication (TokenReview) and authorization (SubjectAccessReview); false: plain HTTP")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect one replica for fleet wiring and certificate rotation (admission runs on every replica)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace, else hcp-ingress-system)")

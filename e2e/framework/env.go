@@ -105,6 +105,11 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		return e, err
 	}
 	e.logf("CRDs installed: K0smotronControlPlane(Template), k0smotron Cluster (test fixtures), cert-manager %s", CertManagerVersion)
+	// The install's namespace, as in a real cluster: webhook processes run
+	// with POD_NAMESPACE=hcp-ingress-system and elect their leader there.
+	if res, err := e.Management.Kubectl(ctx, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+InstallNamespace+"\n", "apply", "-f", "-"); err != nil || res.Err() != nil {
+		return e, fmt.Errorf("creating namespace %s: %v %v", InstallNamespace, err, res.Err())
+	}
 
 	e.PolicyFile = filepath.Join(e.WorkDir, "policy", "policy.yaml")
 	if err := os.MkdirAll(filepath.Dir(e.PolicyFile), 0o755); err != nil {

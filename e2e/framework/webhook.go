@@ -83,6 +83,9 @@ type Webhook struct {
 	ca *certs.CA
 }
 
+// InstallNamespace is the namespace of the install (manifests/, the chart).
+const InstallNamespace = "hcp-ingress-system"
+
 // StartWebhook starts bin/hcp-ingress-webhook serve with a fresh serving
 // certificate on free ports and waits until /readyz answers 200.
 func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook, error) {
@@ -157,7 +160,7 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 	// Its own process group: a Ctrl-C in `make dev` reaches the demo, which
 	// then stops the webhook in order, after the API servers stop calling it.
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	w.cmd.Env = append(kubectlEnv(), "POD_NAMESPACE=hcp-ingress-system")
+	w.cmd.Env = append(kubectlEnv(), "POD_NAMESPACE="+InstallNamespace)
 	if err := w.cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", paths.Webhook, err)

@@ -39,7 +39,10 @@ type Admitter struct {
 	// control plane engine appends the child's webhook configuration to
 	// spec.manifests (mutate.Input.ChildWiring).
 	ChildWiring bool
-	Metrics     *Metrics
+	// Routes is set with serve --routes: a rule that names a route kind is
+	// handled by the routes controller, not unsupported.
+	Routes  bool
+	Metrics *Metrics
 }
 
 var _ admission.Handler = (*Admitter)(nil)
@@ -77,6 +80,7 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 		// update itself changes it, which takes the old object.
 		ChildWiring: a.ChildWiring,
 		OldObject:   req.OldObject.Raw,
+		Routes:      a.Routes,
 	}
 	if a.Classes != nil && a.Target == mutate.TargetControlPlane {
 		classes, err := a.Classes()

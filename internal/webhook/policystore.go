@@ -44,6 +44,14 @@ func NewPolicyStore(m *Metrics) *PolicyStore { return &PolicyStore{metrics: m} }
 // Current returns the policy in force, nil before the first successful load.
 func (s *PolicyStore) Current() *PolicyState { return s.current.Load() }
 
+// Policy returns the policy in force, nil while none is loaded.
+func (s *PolicyStore) Policy() *rules.Policy {
+	if state := s.current.Load(); state != nil {
+		return state.Policy
+	}
+	return nil
+}
+
 // LastFailure returns the last load failure since the last success, or nil.
 func (s *PolicyStore) LastFailure() *LoadFailure { return s.failure.Load() }
 

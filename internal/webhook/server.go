@@ -27,6 +27,7 @@ import (
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
@@ -60,6 +61,10 @@ type Options struct {
 	// wiring, certificate rotation); admission runs on every replica.
 	LeaderElect             bool
 	LeaderElectionNamespace string
+	// Routes keeps a passthrough route (Traefik's IngressRouteTCP, ...) for
+	// every k0smotron Ingress whose controller's rule names a route kind
+	// (serve --routes); it needs an API server.
+	Routes bool
 	// Namespace is the webhook's own namespace, never mutated.
 	Namespace string
 	Log       logr.Logger
@@ -92,6 +97,9 @@ func Serve(ctx context.Context, o Options) error {
 	if o.PolicyConfigMap != "" && o.RestConfig == nil {
 		return errors.New("--policy-configmap needs an API server (--kubeconfig or in-cluster config)")
 	}
+	if o.Routes && o.RestConfig == nil {
+		return errors.New("--routes needs an API server (--kubeconfig or in-cluster config)")
+	}
 
 	// The policy first: an invalid --policy-file is the error to report.
 	switch {
@@ -113,12 +121,17 @@ func Serve(ctx context.Context, o Options) error {
 		err           error
 	)
 	if o.RestConfig != nil {
+		cacheOptions := cache.Options{DefaultTransform: controlplanes.Transform}
+		if o.Routes {
+			// Only the Ingresses k0smotron makes.
+			cacheOptions.ByObject = routes.CacheByObject()
+		}
 		mgr, err = ctrl.NewManager(o.RestConfig, manager.Options{
 			Scheme: clientgoscheme.Scheme,
 			Logger: log,
 			// One cache for everything the webhook reads; control planes are
 			// trimmed to what is read (a k0sConfig is ~10 KB each).
-			Cache: cache.Options{DefaultTransform: controlplanes.Transform},
+			Cache: cacheOptions,
 			// Metrics and probes are served below, the same way with or
 			// without a cluster.
 			Metrics:                       metricsserver.Options{BindAddress: "0"},
@@ -139,6 +152,16 @@ func Serve(ctx context.Context, o Options) error {
 		watcher := controlplanes.NewWatcher(mgr.GetCache(), dc, log.WithName("controlplanes"))
 		controlPlanes = &ControlPlaneCache{Watcher: watcher}
 		runnables = append(runnables, classes, watcher)
+		if o.Routes {
+			if err := routes.Setup(mgr, routes.Options{
+				Policy:        store.Policy,
+				Classes:       classes.View,
+				ControlPlanes: watcher,
+				Log:           log.WithName("routes"),
+			}); err != nil {
+				return fmt.Errorf("routes controller: %w", err)
+			}
+		}
 		checks = append(checks,
 			ReadinessCheck{Name: "ingressclasses", Check: classes.Synced},
 			ReadinessCheck{Name: "controlplanes", Check: watcher.Synced})
@@ -173,7 +196,8 @@ func Serve(ctx context.Context, o Options) error {
 	})
 	classView := ClassSource(classes.View)
 	admitter := func(target mutate.Target, cps ControlPlaneLookup) *Admitter {
-		return &Admitter{Target: target, Policies: store, Classes: classView, ControlPlanes: cps, OwnNamespace: o.Namespace, Metrics: metrics}
+		return &Admitter{Target: target, Policies: store, Classes: classView, ControlPlanes: cps, OwnNamespace: o.Namespace,
+			Routes: o.Routes, Metrics: metrics}
 	}
 	review := func(h admission.Handler, fromPath bool) *ReviewHandler {
 		return &ReviewHandler{Handler: h, WithControlPlaneFromPath: fromPath, Log: log.WithName("admission")}
@@ -219,7 +243,7 @@ func Serve(ctx context.Context, o Options) error {
 
 // needsLeader reports whether anything that only one replica may do is on.
 func (o Options) needsLeader() bool {
-	return o.Certs.Mode == CertModeSelfManaged
+	return o.Certs.Mode == CertModeSelfManaged || o.Routes
 }
 
 // leaderElectionNamespace is where the Lease lives: the flag, else the
