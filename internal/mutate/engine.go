@@ -60,6 +60,13 @@ type Input struct {
 	// topology only. A path naming no control plane with ingress changes
 	// nothing.
 	ManagementHosted bool
+	// LookupAPIServer, when set, finds the host and port that APIServer
+	// would hold (the control plane named in a management-hosted path). The
+	// engine calls it only once it has found a CCM target whose host does not
+	// come from the workload's annotations, so that the other workloads of a
+	// child's kube-system cost no lookup; note, when not empty, says why
+	// nothing was found and becomes a warning.
+	LookupAPIServer func() (api *rules.APIServer, note string)
 	// ChildWiring turns on fleet wiring (serve --child-webhook-url, or
 	// mutate --child-webhook-url): the control plane engine appends the
 	// child's webhook configuration to spec.manifests on CREATE, and on an

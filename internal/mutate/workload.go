@@ -187,6 +187,13 @@ func Workload(in Input) (Result, error) {
 		"ccm-detection":  strings.Join(reasons, "; "),
 	}
 
+	if in.LookupAPIServer != nil && in.APIServer == nil && meta.Annotations[APIHostAnnotation] == "" {
+		var note string
+		in.APIServer, note = in.LookupAPIServer()
+		if note != "" {
+			res.Warnings = append(res.Warnings, note)
+		}
+	}
 	api, source, problem := workloadAPIServer(in, meta, ccm)
 	if api == nil {
 		res.AuditAnnotations["ccm-action"] = "none: " + problem

@@ -91,13 +91,10 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 		}
 		in.Classes = classes
 	}
-	var notes []string
 	if ref, ok := ctx.Value(controlPlaneKey{}).(controlPlaneRef); ok {
-		api, note := a.apiServerFromControlPlane(ctx, ref)
-		in.APIServer, in.ManagementHosted = api, true
-		if note != "" {
-			notes = append(notes, note)
-		}
+		// Looked up only once the engine has found a CCM target.
+		in.ManagementHosted = true
+		in.LookupAPIServer = func() (*rules.APIServer, string) { return a.apiServerFromControlPlane(ctx, ref) }
 	}
 
 	var res mutate.Result
@@ -112,11 +109,6 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 		// engine cannot read is let through unchanged, with the reason.
 		a.Metrics.admitted(a.Target, "error", nil)
 		return admission.Allowed("").WithWarnings(fmt.Sprintf("hcp-ingress: object left unchanged: %v", err))
-	}
-	if len(res.Warnings) > 0 || len(res.Patch) > 0 {
-		// Only where the engine found something to say: a control plane
-		// lookup that failed is noise for the other workloads of kube-system.
-		res.Warnings = append(notes, res.Warnings...)
 	}
 	if res.Denied != "" {
 		a.Metrics.admitted(a.Target, "denied", &res)
