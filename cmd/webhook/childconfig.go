@@ -14,9 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
-	"github.com/hcp-ingress/hcp-ingress-webhook/internal/webhook"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/fleet"
 )
 
 func runChildConfig(args []string, stdout, stderr io.Writer) error {
@@ -62,11 +61,7 @@ func runChildConfig(args []string, stdout, stderr io.Writer) error {
 	if ccm := policy.Effective().CCM; ccm != nil {
 		namespaces = ccm.Namespaces
 	}
-	config, err := webhook.ChildConfig(namespace, name, *webhookURL, caBundle, namespaces)
-	if err != nil {
-		return err
-	}
-	out, err := yaml.Marshal(config)
+	out, err := fleet.ChildConfigYAML(namespace, name, *webhookURL, caBundle, namespaces)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,10 @@
-package webhook
+// Package fleet wires the children of a management cluster to the webhook:
+// the ConfigMap that ships the child's MutatingWebhookConfiguration in each
+// control plane's spec.manifests (Wiring), the repair of children through
+// their Cluster API kubeconfig (Repair), and the audit of both (Assess,
+// used by the `audit` command and the serve gauges). It reuses the engine
+// (internal/mutate) and the resolver (internal/rules).
+package fleet
 
 import (
 	"fmt"
@@ -8,11 +14,12 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 )
 
 // ChildConfigName is the name of the MutatingWebhookConfiguration shipped to a
 // child cluster.
-const ChildConfigName = "hcp-ingress-ccm"
+const ChildConfigName = "hcp-ingress-child"
 
 // skipCondition and optOutCondition keep objects the webhook would not change
 // from reaching it at all (CEL, evaluated by the child's API server).
@@ -91,4 +98,23 @@ func ChildConfig(namespace, name, baseURL string, caBundle []byte, namespaces []
 		},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{hook},
 	}, nil
+}
+
+// ChildConfigYAML is ChildConfig as YAML: what `child-config` prints and what
+// the fleet ConfigMap holds under ChildConfigKey, byte for byte.
+func ChildConfigYAML(namespace, name, baseURL string, caBundle []byte, namespaces []string) ([]byte, error) {
+	config, err := ChildConfig(namespace, name, baseURL, caBundle, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(config)
+}
+
+// BaseURL returns the base URL a child configuration was rendered with (the
+// inverse of ChildConfig's URL), and false when it does not have that shape.
+func BaseURL(config *admissionregistrationv1.MutatingWebhookConfiguration, namespace, name string) (string, bool) {
+	if len(config.Webhooks) != 1 || config.Webhooks[0].ClientConfig.URL == nil {
+		return "", false
+	}
+	return strings.CutSuffix(*config.Webhooks[0].ClientConfig.URL, "/mutate-workload/"+namespace+"/"+name)
 }
