@@ -57,11 +57,7 @@ func runChildConfig(args []string, stdout, stderr io.Writer) error {
 	} else if caBundle, err = ownCABundle(*kubeconfig, *ownConfig); err != nil {
 		return fmt.Errorf("no --ca-file, and the caBundle of MutatingWebhookConfiguration %s could not be read: %w", *ownConfig, err)
 	}
-	var namespaces []string
-	if ccm := policy.Effective().CCM; ccm != nil {
-		namespaces = ccm.Namespaces
-	}
-	out, err := fleet.ChildConfigYAML(namespace, name, *webhookURL, caBundle, namespaces)
+	out, err := fleet.ChildConfigYAML(namespace, name, *webhookURL, caBundle, fleet.CCMNamespaces(policy))
 	if err != nil {
 		return err
 	}
