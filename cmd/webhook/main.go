@@ -35,6 +35,7 @@ func commands() []command {
 		{"mutate", "show offline what the webhook would change in files", runMutate},
 		{"child-config", "print the MutatingWebhookConfiguration for a child cluster's CCM", runChildConfig},
 		{"policy", "validate, show or diff a policy (policy validate|show|diff)", runPolicy},
+		{"audit", "per control plane: passthrough, wiring and (--children) child state; exit 3 when something would change", runAudit},
 		{"certs", "make a CA and serving certificate without cert-manager (in-child bootstrap)", runCerts},
 		{"version", "print the version", runVersion},
 	}

@@ -77,8 +77,17 @@ type Assessment struct {
 	// Details say why a state is not ok.
 	Details []string `json:"details,omitempty"`
 
-	api *rules.APIServer
+	object    *unstructured.Unstructured
+	configMap *corev1.ConfigMap
+	api       *rules.APIServer
 }
+
+// Object is the control plane assessed (trimmed when read from a cache).
+func (a *Assessment) Object() *unstructured.Unstructured { return a.object }
+
+// APIServer is the control plane's ingress API host and port, nil when its
+// ingress block is invalid.
+func (a *Assessment) APIServer() *rules.APIServer { return a.api }
 
 // WouldChange reports whether the webhook, the fleet controllers or a
 // missing manual step would change something for this control plane.
@@ -171,7 +180,7 @@ func (inv Inventory) Assess(ctx context.Context) ([]Assessment, error) {
 			}
 			cm := configMaps[cp.GetNamespace()+"/"+ConfigMapName(cp.GetName())]
 			a := inv.assess(cp, classes, cm)
-			a.api = t.API
+			a.object, a.configMap, a.api = cp, cm, t.API
 			if t.Invalid != "" {
 				a.Details = append(a.Details, "spec.ingress: "+t.Invalid)
 			}
@@ -257,6 +266,31 @@ func (inv Inventory) wiringState(a *Assessment, cp *unstructured.Unstructured, c
 		return WiringNoManifestsEntry
 	}
 	return WiringOK
+}
+
+// WantChildConfig is the MutatingWebhookConfiguration the child of a must
+// have: with the URL of ChildWebhookURL (else of its ConfigMap) and the CA
+// bundle of CABundle (else of its ConfigMap). With neither URL known, only
+// its name: then only its presence can be checked.
+func (inv Inventory) WantChildConfig(a *Assessment) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	base, ca := inv.ChildWebhookURL, inv.CABundle
+	if a.configMap != nil {
+		var current admissionregistrationv1.MutatingWebhookConfiguration
+		if err := yaml.Unmarshal([]byte(a.configMap.Data[ChildConfigKey]), &current); err == nil {
+			if b, ok := BaseURL(&current, a.Namespace, a.Name); ok && base == "" {
+				base = b
+			}
+			if ca == nil && len(current.Webhooks) > 0 {
+				ca = current.Webhooks[0].ClientConfig.CABundle
+			}
+		}
+	}
+	if base == "" {
+		want := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		want.Name = ChildConfigName
+		return want, nil
+	}
+	return ChildConfig(a.Namespace, a.Name, base, ca, CCMNamespaces(inv.Policy))
 }
 
 // staleness says why cm's content differs from what the fleet would write

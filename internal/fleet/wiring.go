@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/go-logr/logr"
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
