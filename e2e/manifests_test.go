@@ -90,13 +90,19 @@ func TestManifests(t *testing.T) {
 			"patch Events in its namespace":                 {[]string{"patch", "events", "-n", installNamespace}, true},
 			"read Secrets":                                  {[]string{"get", "secrets", "-n", installNamespace}, false},
 			"list Secrets anywhere":                         {[]string{"list", "secrets", "-A"}, false},
-			"read another ConfigMap":                        {[]string{"get", "configmaps/other", "-n", installNamespace}, false},
-			"list every ConfigMap of its namespace":         {[]string{"list", "configmaps", "-n", installNamespace}, false},
 			"change a K0smotronControlPlane":                {[]string{"update", "k0smotroncontrolplanes.controlplane.cluster.x-k8s.io", "-n", "default"}, false},
 			"change an IngressClass":                        {[]string{"patch", "ingressclasses.networking.k8s.io"}, false},
-			"create Events elsewhere":                       {[]string{"create", "events", "-n", "default"}, false},
 			"read Pods":                                     {[]string{"list", "pods", "-A"}, false},
-			"read Namespaces":                               {[]string{"get", "namespaces"}, false},
+			// Fleet wiring: the ConfigMaps hcp-ingress-child-<name> next to
+			// every control plane, the skip label of their namespaces, and
+			// Events on the control planes.
+			"create a fleet ConfigMap next to a control plane": {[]string{"create", "configmaps", "-n", "default"}, true},
+			"update a fleet ConfigMap":                         {[]string{"update", "configmaps", "-n", "default"}, true},
+			"delete a fleet ConfigMap":                         {[]string{"delete", "configmaps", "-n", "default"}, true},
+			"watch ConfigMaps in all namespaces":               {[]string{"watch", "configmaps", "-A"}, true},
+			"read Namespaces":                                  {[]string{"list", "namespaces"}, true},
+			"change a Namespace":                               {[]string{"update", "namespaces"}, false},
+			"create Events on control planes":                  {[]string{"create", "events", "-n", "default"}, true},
 		}
 		for name, tc := range cases {
 			t.Run(name, func(t *testing.T) {
@@ -108,6 +114,56 @@ func TestManifests(t *testing.T) {
 					t.Errorf("kubectl auth can-i %s: %v, want %v", strings.Join(tc.args, " "), got, tc.want)
 				}
 			})
+		}
+	})
+
+	t.Run("the management overlay turns fleet wiring on with the Service URL", func(t *testing.T) {
+		args := toStrings(only(t, management, "Deployment").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"])
+		if !slices.Contains(args, "--child-webhook-url=https://hcp-ingress-webhook.hcp-ingress-system.svc") {
+			t.Errorf("serve args %v lack --child-webhook-url", args)
+		}
+		if slices.Contains(args, "--fleet-repair") {
+			t.Errorf("repair is on by default: %v", args)
+		}
+	})
+
+	t.Run("the fleet-repair component adds --fleet-repair and Secret get, nothing else", func(t *testing.T) {
+		data, err := framework.RenderWithComponents(t.Context(), env.Paths, framework.OverlayManagement, "fleet-repair")
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects, err := framework.DecodeObjects(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := toStrings(only(t, objects, "Deployment").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"])
+		if !slices.Contains(args, "--fleet-repair") || !slices.Contains(args, "--child-webhook-url=https://hcp-ingress-webhook.hcp-ingress-system.svc") {
+			t.Errorf("serve args %v, want --child-webhook-url and --fleet-repair", args)
+		}
+		res := mustKubectl(t, env.Management, toYAML(t, objects...), "apply", "--dry-run=server", "-f", "-")
+		if w := res.Warnings(); len(w) != 0 {
+			t.Errorf("warnings:\n  %s", strings.Join(w, "\n  "))
+		}
+		var rbac []*unstructured.Unstructured
+		for _, o := range objects {
+			if strings.HasPrefix(o.GetName(), "hcp-ingress-webhook-fleet-repair") {
+				rbac = append(rbac, o)
+			}
+		}
+		if len(rbac) != 2 {
+			t.Fatalf("want a ClusterRole and a ClusterRoleBinding hcp-ingress-webhook-fleet-repair, got %d objects", len(rbac))
+		}
+		mustKubectl(t, env.Management, toYAML(t, rbac...), "apply", "-f", "-")
+		t.Cleanup(func() {
+			cleanupKubectl(t, env.Management, "delete", "clusterrolebinding,clusterrole", "hcp-ingress-webhook-fleet-repair", "--ignore-not-found")
+		})
+		for args, want := range map[string]bool{
+			"get secrets -n default": true, "list secrets -A": false, "watch secrets -A": false, "update secrets -n default": false,
+		} {
+			res := kubectl(t, env.Management, "", append(append([]string{"auth", "can-i"}, strings.Fields(args)...), "--as", serviceAccount)...)
+			if got := res.ExitCode == 0; got != want {
+				t.Errorf("kubectl auth can-i %s: %v, want %v", args, got, want)
+			}
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -154,4 +155,36 @@ func certPool(pemBytes []byte) (*x509.CertPool, error) {
 		return nil, errors.New("no certificate in the CA bundle")
 	}
 	return pool, nil
+}
+
+// RenderWithComponents renders manifests/overlays/<overlay> with the
+// kustomize components manifests/components/<name>, as an operator's own
+// kustomization would (in a temporary directory; kustomize wants relative
+// paths).
+func RenderWithComponents(ctx context.Context, paths Paths, overlay string, components ...string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "hcp-ingress-kustomize-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	manifests, err := filepath.Rel(dir, filepath.Join(paths.Root, "manifests"))
+	if err != nil {
+		return nil, err
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " +
+		filepath.ToSlash(filepath.Join(manifests, "overlays", overlay)) + "\ncomponents:\n"
+	for _, c := range components {
+		k += "  - " + filepath.ToSlash(filepath.Join(manifests, "components", c)) + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		return nil, err
+	}
+	res, err := runKubectl(ctx, paths.Kubectl, "", "", "", "kustomize", dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	return []byte(res.Stdout), nil
 }
