@@ -320,3 +320,27 @@ func (w *Webhook) PID() int {
 	}
 	return w.cmd.Process.Pid
 }
+
+// PeakRSS is the process's peak resident set size (VmHWM), in bytes.
+func (w *Webhook) PeakRSS() (int64, error) {
+	return procStatus(w.PID(), "VmHWM:")
+}
+
+// RSS is the process's resident set size now (VmRSS), in bytes.
+func (w *Webhook) RSS() (int64, error) {
+	return procStatus(w.PID(), "VmRSS:")
+}
+
+func procStatus(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
