@@ -56,7 +56,7 @@ func TestFleetScale(t *testing.T) {
 		w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
 			Dir:        filepath.Join(dir, name),
 			Kubeconfig: mgmt.Kubeconfig,
-			ExtraArgs:  []string{"--child-webhook-url", "https://hcp-ingress-webhook.hcp-ingress-system.svc"},
+			ExtraArgs:  []string{"--child-webhook-url", "https://hcp-ingress-webhook.hcp-ingress-system.svc", "--leader-election-namespace", "default"},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -12,20 +11,26 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
 )
+
+// envtest logs through controller-runtime's logger; tests that start a
+// cluster late (TestFleetRepair's second child) would otherwise print
+// controller-runtime's "SetLogger was never called" stack.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 var updateGolden = flag.Bool("update", false, "rewrite e2e/testdata/golden from the current output")
 
@@ -44,14 +49,8 @@ const (
 // the child's API server call the webhook for its CCM.
 func TestFleetWiring(t *testing.T) {
 	requireWebhook(t)
-	var ca atomic.Pointer[[]byte]
 	initial := env.Webhook.CABundle
-	ca.Store(&initial)
-	f := startFleet(t, framework.FleetOptions{
-		ChildWebhookURL: env.Webhook.URL,
-		CABundle:        func() []byte { return *ca.Load() },
-		CheckInterval:   time.Second,
-	})
+	f := startFleet(t, "fleet-wiring", framework.FleetOptions{ChildWebhookURL: env.Webhook.URL})
 	c := crClient(t, env.Management)
 	ns := newNamespace(t, env.Management, "e2e-fleet", nil)
 	skippedNS := newNamespace(t, env.Management, "e2e-fleet-skipped", map[string]string{skipLabel: "true"})
@@ -155,12 +154,17 @@ func TestFleetWiring(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A rotation with overlap: both CAs in ca.crt, as cert-manager or
+		// the self-managed mode write it.
 		rotated := append(append([]byte{}, initial...), other.CertPEM...)
-		ca.Store(&rotated)
-		t.Cleanup(func() { ca.Store(&initial) })
-		took := time.Duration(0)
+		caFile := filepath.Join(f.CertDir, certs.CAFile)
+		if err := os.WriteFile(caFile, rotated, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.WriteFile(caFile, initial, 0o600) })
+		start := time.Now()
 		for _, name := range []string{"alpha", "beta", "shared"} {
-			took += eventually(t, "ConfigMap of "+name+" carries the new CA", func() string {
+			within(t, time.Minute, "ConfigMap of "+name+" carries the new CA", func() string {
 				cm := getConfigMap(t, c, ns, name)
 				if cm == nil || !strings.Contains(cm.Data[fleetKey], b64(rotated)) {
 					return "still the old caBundle"
@@ -168,7 +172,7 @@ func TestFleetWiring(t *testing.T) {
 				return ""
 			})
 		}
-		t.Logf("every ConfigMap carried the new CA after %v", took.Round(100*time.Millisecond))
+		t.Logf("every ConfigMap carried the new CA %v after ca.crt changed", time.Since(start).Round(100*time.Millisecond))
 	})
 
 	t.Run("a control plane that loses spec.ingress loses its ConfigMap", func(t *testing.T) {
@@ -279,15 +283,10 @@ func TestFleetRepair(t *testing.T) {
 	), "apply", "-f", "-")
 
 	started := time.Now()
-	f := startFleet(t, framework.FleetOptions{
+	f := startFleet(t, "fleet-repair", framework.FleetOptions{
 		ChildWebhookURL: env.Webhook.URL,
 		Repair:          true,
-		CABundle:        func() []byte { return env.Webhook.CABundle },
-		CheckInterval:   time.Second,
-		RepairInterval:  2 * time.Second,
-		ChildTimeout:    5 * time.Second,
-		RetryBase:       500 * time.Millisecond,
-		RetryMax:        5 * time.Second,
+		Args:            []string{"--fleet-child-timeout", "5s", "--fleet-repair-interval", "2s"},
 	})
 
 	t.Run("each child with a CCM that ran before wiring gets its webhook configuration and an injected CCM, no manual step", func(t *testing.T) {
@@ -300,9 +299,12 @@ func TestFleetRepair(t *testing.T) {
 		}
 		t.Logf("both children repaired %v after the fleet started", time.Since(started).Round(100*time.Millisecond))
 		for _, reason := range []string{"ChildWebhookApplied", "CCMReadmitted"} {
-			if len(events(t, env.Management, okNS, "a", reason)) == 0 {
-				t.Errorf("no %s event on %s/a", reason, okNS)
-			}
+			eventually(t, reason+" event on "+okNS+"/a", func() string {
+				if len(events(t, env.Management, okNS, "a", reason)) == 0 {
+					return "none yet"
+				}
+				return ""
+			})
 		}
 	})
 
@@ -375,21 +377,39 @@ func TestFleetRepair(t *testing.T) {
 	})
 }
 
-// startFleet runs the fleet controllers against the management cluster
-// until the test ends.
-func startFleet(t *testing.T, o framework.FleetOptions) *framework.Fleet {
+// startFleet runs `serve --child-webhook-url` against the management
+// cluster, with the serving certificate of the shared webhook (whose URL the
+// ConfigMaps carry), until the test ends.
+func startFleet(t *testing.T, name string, o framework.FleetOptions) *framework.Fleet {
 	t.Helper()
-	f, err := framework.StartFleet(context.Background(), env.Management, o)
+	o.CertDir = filepath.Dir(env.Webhook.CAFile)
+	f, err := framework.StartFleet(t.Context(), env.Paths, env.Management, filepath.Join(env.WorkDir, name), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		f.Stop()
+		_ = f.Stop()
 		if t.Failed() {
-			t.Logf("fleet log:\n%s", lastLines(f.Log(), 60))
+			t.Logf("fleet log (%s):\n%s", f.LogFile, lastLines(f.Log(), 60))
 		}
 	})
 	return f
+}
+
+// within is eventually with its own timeout.
+func within(t *testing.T, timeout time.Duration, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not true after %v: %s", what, timeout, msg)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func crClient(t *testing.T, c *framework.Cluster) client.Client {

@@ -55,7 +55,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	case live.configMap != "":
 		policy, _, err = live.load()
 	default:
-		policy, err = loadPolicyFile(*policyFile)
+		policy, err = loadPolicyArg(*policyFile)
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,6 +42,10 @@ func runServe(args []string, _, stderr io.Writer) error {
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS with authentication (TokenReview) and authorization (SubjectAccessReview); false: plain HTTP")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect one replica for fleet wiring and certificate rotation (admission runs on every replica)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election Lease (default: the pod's namespace, else hcp-ingress-system)")
+	fs.StringVar(&o.ChildWebhookURL, "child-webhook-url", "", "base URL child API servers dial (https://...); enables fleet wiring: a ConfigMap hcp-ingress-child-<name> per control plane with ingress")
+	fs.BoolVar(&o.FleetRepair, "fleet-repair", false, "also wire and repair children through their Cluster API kubeconfig Secrets (needs Secret get)")
+	fs.DurationVar(&o.FleetChildTimeout, "fleet-child-timeout", 20*time.Second, "time allowed for one repair pass against one child")
+	fs.DurationVar(&o.FleetRepairInterval, "fleet-repair-interval", 5*time.Minute, "how often a repaired child is looked at again")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -50,6 +50,9 @@ type WebhookOptions struct {
 	// and CABundle is the ca.crt the webhook wrote into its --cert-dir
 	// once ready.
 	SelfManaged bool
+	// CertDir, when set, is an existing --cert-dir (tls.crt, tls.key,
+	// ca.crt) to serve with, instead of a fresh certificate in Dir/certs.
+	CertDir string
 }
 
 // Webhook is a running `hcp-ingress-webhook serve` on 127.0.0.1.
@@ -96,12 +99,19 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 	host := "127.0.0.1"
 	var caBundle []byte
 	var ca *certs.CA
-	if o.SelfManaged {
+	switch {
+	case o.SelfManaged:
 		host = "localhost"
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 			return nil, err
 		}
-	} else {
+	case o.CertDir != "":
+		certDir = o.CertDir
+		var err error
+		if caBundle, err = os.ReadFile(filepath.Join(certDir, certs.CAFile)); err != nil {
+			return nil, err
+		}
+	default:
 		var err error
 		ca, err = certs.NewServingDir(certDir, []string{"127.0.0.1", "localhost"})
 		if err != nil {

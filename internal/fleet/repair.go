@@ -85,7 +85,12 @@ func (r *repair) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 	if err != nil {
 		return r.fail(cp, log, err)
 	}
-	want, err := ChildConfig(cp.GetNamespace(), cp.GetName(), r.o.ChildWebhookURL, r.o.CABundle(), CCMNamespaces(policy))
+	ca := r.o.CABundle()
+	if len(ca) == 0 {
+		log.Info("not repairing yet: no CA bundle yet (the serving certificate source has none)")
+		return reconcile.Result{RequeueAfter: r.o.CheckInterval}, nil
+	}
+	want, err := ChildConfig(cp.GetNamespace(), cp.GetName(), r.o.ChildWebhookURL, ca, CCMNamespaces(policy))
 	if err != nil {
 		return reconcile.Result{}, err
 	}

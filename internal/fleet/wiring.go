@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -131,6 +132,10 @@ func (w *wiring) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 		return reconcile.Result{}, nil
 	}
 	want, err := w.desired(cp)
+	if errors.Is(err, errNoCABundle) {
+		log.Info("not wiring yet: no CA bundle yet (the serving certificate source has none)")
+		return reconcile.Result{RequeueAfter: w.o.CheckInterval}, nil
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -217,9 +222,17 @@ func (w *wiring) namespaceSkipped(ctx context.Context, namespace string) (bool, 
 	return ns.Labels[mutate.SkipLabel] == "true", nil
 }
 
+var errNoCABundle = errors.New("no CA bundle")
+
 // desired is the ConfigMap of control plane cp as it must be now.
 func (w *wiring) desired(cp *unstructured.Unstructured) (*corev1.ConfigMap, error) {
-	content, err := ChildConfigYAML(cp.GetNamespace(), cp.GetName(), w.o.ChildWebhookURL, w.o.CABundle(), CCMNamespaces(w.o.Policy()))
+	ca := w.o.CABundle()
+	if len(ca) == 0 {
+		// A child configuration without a caBundle would make the child's
+		// API server distrust the webhook: better none than a broken one.
+		return nil, errNoCABundle
+	}
+	content, err := ChildConfigYAML(cp.GetNamespace(), cp.GetName(), w.o.ChildWebhookURL, ca, CCMNamespaces(w.o.Policy()))
 	if err != nil {
 		return nil, err
 	}

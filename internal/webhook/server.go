@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -25,7 +26,9 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/fleet"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -65,6 +68,14 @@ type Options struct {
 	// every k0smotron Ingress whose controller's rule names a route kind
 	// (serve --routes); it needs an API server.
 	Routes bool
+	// ChildWebhookURL turns fleet wiring on (--child-webhook-url): the base
+	// URL child API servers dial. FleetRepair also repairs children through
+	// their kubeconfig Secrets (--fleet-repair). See internal/fleet.
+	ChildWebhookURL string
+	FleetRepair     bool
+	// FleetChildTimeout and FleetRepairInterval tune repair; 0: defaults.
+	FleetChildTimeout   time.Duration
+	FleetRepairInterval time.Duration
 	// Namespace is the webhook's own namespace, never mutated.
 	Namespace string
 	Log       logr.Logger
@@ -94,6 +105,9 @@ func Serve(ctx context.Context, o Options) error {
 	if o.PolicyFile != "" && o.PolicyConfigMap != "" {
 		return errors.New("--policy-file and --policy-configmap are exclusive")
 	}
+	if (o.ChildWebhookURL != "" || o.FleetRepair) && o.RestConfig == nil {
+		return errors.New("--child-webhook-url and --fleet-repair need an API server (--kubeconfig or in-cluster config)")
+	}
 	if o.PolicyConfigMap != "" && o.RestConfig == nil {
 		return errors.New("--policy-configmap needs an API server (--kubeconfig or in-cluster config)")
 	}
@@ -114,6 +128,8 @@ func Serve(ctx context.Context, o Options) error {
 	}
 
 	var (
+		certSource    certs.Source
+		certRunnable  manager.Runnable
 		mgr           manager.Manager
 		classes       *IngressClassCache
 		controlPlanes ControlPlaneLookup
@@ -121,10 +137,11 @@ func Serve(ctx context.Context, o Options) error {
 		err           error
 	)
 	if o.RestConfig != nil {
-		cacheOptions := cache.Options{DefaultTransform: controlplanes.Transform}
+		// ConfigMaps only with the fleet label (one per control plane).
+		cacheOptions := cache.Options{DefaultTransform: controlplanes.Transform, ByObject: fleet.CacheByObject()}
 		if o.Routes {
 			// Only the Ingresses k0smotron makes.
-			cacheOptions.ByObject = routes.CacheByObject()
+			maps.Copy(cacheOptions.ByObject, routes.CacheByObject())
 		}
 		mgr, err = ctrl.NewManager(o.RestConfig, manager.Options{
 			Scheme: clientgoscheme.Scheme,
@@ -165,6 +182,26 @@ func Serve(ctx context.Context, o Options) error {
 		checks = append(checks,
 			ReadinessCheck{Name: "ingressclasses", Check: classes.Synced},
 			ReadinessCheck{Name: "controlplanes", Check: watcher.Synced})
+		err = fleet.Setup(mgr, watcher, fleet.Options{
+			ChildWebhookURL: o.ChildWebhookURL,
+			Repair:          o.FleetRepair,
+			// The serving certificate's source is made below; the fleet
+			// asks for its CA bundle only once the manager runs.
+			CABundle: func() []byte { return certSource.CABundle() },
+			Policy: func() *rules.Policy {
+				if state := store.Current(); state != nil {
+					return state.Policy
+				}
+				return nil
+			},
+			Log:            log.WithName("fleet"),
+			Recorder:       mgr.GetEventRecorderFor("hcp-ingress-webhook"),
+			ChildTimeout:   o.FleetChildTimeout,
+			RepairInterval: o.FleetRepairInterval,
+		})
+		if err != nil {
+			return err
+		}
 		if o.PolicyConfigMap != "" {
 			clients, err := kubernetes.NewForConfig(o.RestConfig)
 			if err != nil {
@@ -180,7 +217,7 @@ func Serve(ctx context.Context, o Options) error {
 
 	// The serving certificate: files mode loads it now (fatal if missing);
 	// the self-managed mode adds its runnables to the manager.
-	certSource, certRunnable, err := certificateSource(ctx, o, mgr, metrics)
+	certSource, certRunnable, err = certificateSource(ctx, o, mgr, metrics)
 	if err != nil {
 		return err
 	}
@@ -243,7 +280,7 @@ func Serve(ctx context.Context, o Options) error {
 
 // needsLeader reports whether anything that only one replica may do is on.
 func (o Options) needsLeader() bool {
-	return o.Certs.Mode == CertModeSelfManaged || o.Routes
+	return o.Certs.Mode == CertModeSelfManaged || o.Routes || o.ChildWebhookURL != ""
 }
 
 // leaderElectionNamespace is where the Lease lives: the flag, else the
