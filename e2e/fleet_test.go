@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -209,6 +210,20 @@ func TestFleetWiring(t *testing.T) {
 		if now := getConfigMap(t, c, ns, "alpha"); now == nil || now.ResourceVersion != alpha.ResourceVersion {
 			t.Errorf("ConfigMap of alpha changed: %s -> %s", rv(alpha), rv(now))
 		}
+	})
+
+	t.Run("serve exports the fleet's states as gauges with bounded labels", func(t *testing.T) {
+		eventually(t, "hcp_ingress_fleet_controlplanes", func() string {
+			// alpha: its ConfigMap, no spec.manifests entry without the engine branch.
+			n, err := f.Metric("hcp_ingress_fleet_controlplanes", `passthrough="ok"`)
+			if err != nil {
+				return err.Error()
+			}
+			if n < 1 {
+				return fmt.Sprintf("%v control planes with passthrough ok", n)
+			}
+			return ""
+		})
 	})
 
 	t.Run("a ConfigMap deleted by hand is put back", func(t *testing.T) {
