@@ -52,11 +52,15 @@ func TestFleetScale(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	serve := func(name string) *framework.Webhook {
+	serve := func(name string, fleet bool) *framework.Webhook {
+		args := []string{"--leader-election-namespace", "default"}
+		if fleet {
+			args = append(args, "--child-webhook-url", "https://hcp-ingress-webhook.hcp-ingress-system.svc")
+		}
 		w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
 			Dir:        filepath.Join(dir, name),
 			Kubeconfig: mgmt.Kubeconfig,
-			ExtraArgs:  []string{"--child-webhook-url", "https://hcp-ingress-webhook.hcp-ingress-system.svc", "--leader-election-namespace", "default"},
+			ExtraArgs:  args,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -65,7 +69,7 @@ func TestFleetScale(t *testing.T) {
 	}
 	settle := 10 * time.Second
 
-	idle := serve("idle")
+	idle := serve("idle", true)
 	time.Sleep(settle)
 	idleRSS, err := idle.PeakRSS()
 	if err != nil {
@@ -77,7 +81,17 @@ func TestFleetScale(t *testing.T) {
 	createControlPlanes(t, dyn, ns, n)
 	t.Logf("created %d control planes (k0sConfig %d bytes each) in %v", n, len(k0sConfigValues), time.Since(start).Round(time.Second))
 
-	w := serve("fleet")
+	// The same serve without fleet wiring: admission alone also caches the
+	// (trimmed) control planes, so this is what the fleet adds to.
+	plain := serve("admission-only", false)
+	time.Sleep(settle)
+	plainRSS, err := plain.PeakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = plain.Stop()
+
+	w := serve("fleet", true)
 	started := time.Now()
 	for {
 		list, err := clients.CoreV1().ConfigMaps(ns).List(t.Context(), metav1.ListOptions{LabelSelector: fleetLabel, ResourceVersion: "0"})
@@ -110,8 +124,8 @@ func TestFleetScale(t *testing.T) {
 	}
 	_ = w.Stop()
 	t.Logf("fleet scale: %d control planes wired in %v after serve started", n, wired.Round(100*time.Millisecond))
-	t.Logf("fleet scale: serve peak RSS %.1f MiB with %d control planes, %.1f MiB on an empty cluster (%.2fx)",
-		mib(peak), n, mib(idleRSS), float64(peak)/float64(idleRSS))
+	t.Logf("fleet scale: serve --child-webhook-url peak RSS %.1f MiB with %d control planes; %.1f MiB on an empty cluster (%.2fx); serve without fleet wiring %.1f MiB with the same control planes (%.2fx)",
+		mib(peak), n, mib(idleRSS), float64(peak)/float64(idleRSS), mib(plainRSS), float64(peak)/float64(plainRSS))
 	t.Logf("fleet scale: %0.f API requests in total, %.2f per control plane (GET %0.f incl. lists and watches, POST %0.f, PUT %0.f, PATCH %0.f, DELETE %0.f)",
 		total, total/float64(n), byMethod["GET"], byMethod["POST"], byMethod["PUT"], byMethod["PATCH"], byMethod["DELETE"])
 }
