@@ -155,14 +155,24 @@ func TestFleetWiring(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A rotation with overlap: both CAs in ca.crt, as cert-manager or
-		// the self-managed mode write it.
+		// A CA rotation as cert-manager writes it: a serving certificate
+		// of the new CA and both CAs in ca.crt (the overlap). The fleet
+		// process's own serving certificate is not called by anyone; the
+		// ConfigMaps must carry both CAs.
 		rotated := append(append([]byte{}, initial...), other.CertPEM...)
-		caFile := filepath.Join(f.CertDir, certs.CAFile)
-		if err := os.WriteFile(caFile, rotated, 0o600); err != nil {
+		leaf, err := other.IssueServing([]string{"127.0.0.1"}, time.Hour)
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = os.WriteFile(caFile, initial, 0o600) })
+		caFile := filepath.Join(f.CertDir, certs.CAFile)
+		for file, data := range map[string][]byte{caFile: rotated, filepath.Join(f.CertDir, "tls.key"): leaf.KeyPEM} {
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(f.CertDir, "tls.crt"), leaf.CertPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
 		for _, name := range []string{"alpha", "beta", "shared"} {
 			within(t, time.Minute, "ConfigMap of "+name+" carries the new CA", func() string {
@@ -173,7 +183,7 @@ func TestFleetWiring(t *testing.T) {
 				return ""
 			})
 		}
-		t.Logf("every ConfigMap carried the new CA %v after ca.crt changed", time.Since(start).Round(100*time.Millisecond))
+		t.Logf("every ConfigMap carried the new CA %v after the certificate directory changed", time.Since(start).Round(100*time.Millisecond))
 	})
 
 	t.Run("a control plane that loses spec.ingress loses its ConfigMap", func(t *testing.T) {
@@ -214,13 +224,15 @@ func TestFleetWiring(t *testing.T) {
 
 	t.Run("serve exports the fleet's states as gauges with bounded labels", func(t *testing.T) {
 		eventually(t, "hcp_ingress_fleet_controlplanes", func() string {
-			// alpha: its ConfigMap, no spec.manifests entry without the engine branch.
-			n, err := f.Metric("hcp_ingress_fleet_controlplanes", `passthrough="ok"`)
+			// alpha: no class, so no rule; its ConfigMap exists and nothing
+			// mounts it (the webhook that appends the entry runs without
+			// --child-webhook-url here).
+			n, err := f.Metric("hcp_ingress_fleet_controlplanes", `passthrough="no-rule",wiring="no-manifests-entry"`)
 			if err != nil {
 				return err.Error()
 			}
 			if n < 1 {
-				return fmt.Sprintf("%v control planes with passthrough ok", n)
+				return fmt.Sprintf("%v control planes with passthrough no-rule and wiring no-manifests-entry", n)
 			}
 			return ""
 		})

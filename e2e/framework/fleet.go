@@ -23,11 +23,10 @@ type FleetOptions struct {
 
 // Fleet is a `hcp-ingress-webhook serve --child-webhook-url` process
 // against a management cluster: the real binary, leader-elected, on free
-// ports (its admission paths are not registered anywhere).
+// ports (its admission paths are not registered anywhere). Its CertDir is
+// the copy of FleetOptions.CertDir.
 type Fleet struct {
 	*Webhook
-	// CertDir is the fleet's copy of the certificate directory.
-	CertDir string
 }
 
 // StartFleet starts the fleet process against c and waits until it is ready.
@@ -53,7 +52,7 @@ func StartFleet(ctx context.Context, paths Paths, c *Cluster, dir string, o Flee
 	if err != nil {
 		return nil, err
 	}
-	return &Fleet{Webhook: w, CertDir: certDir}, nil
+	return &Fleet{Webhook: w}, nil
 }
 
 // Log returns the fleet process's log so far (JSON lines).
