@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,7 +80,8 @@ func TestFleetScale(t *testing.T) {
 
 	start := time.Now()
 	createControlPlanes(t, dyn, ns, n)
-	t.Logf("created %d control planes (k0sConfig %d bytes each) in %v", n, len(k0sConfigValues), time.Since(start).Round(time.Second))
+	k0sConfig, _ := json.Marshal(realisticK0sConfig())
+	t.Logf("created %d control planes (k0sConfig %d bytes of JSON each) in %v", n, len(k0sConfig), time.Since(start).Round(time.Second))
 
 	// The same serve without fleet wiring: admission alone also caches the
 	// (trimmed) control planes, so this is what the fleet adds to.
@@ -179,7 +181,7 @@ func scaleControlPlane(ns, name string) *unstructured.Unstructured {
 // template with a CNI, a CCM and a CSI chart carries.
 var k0sConfigValues = func() string {
 	var b strings.Builder
-	for i := 0; b.Len() < 8500; i++ {
+	for i := 0; b.Len() < 9300; i++ {
 		fmt.Fprintf(&b, "controller:\n  replicaCount: %d\n  image:\n    repository: registry.example.com/cloud-provider/controller-%d\n    tag: v1.34.%d\n  resources:\n    requests: {cpu: 100m, memory: 128Mi}\n  nodeSelector:\n    node-role.kubernetes.io/control-plane: \"\"\n", i%3+1, i, i)
 	}
 	return b.String()
