@@ -35,14 +35,16 @@ func TestFleetScale(t *testing.T) {
 	}
 	n := scaleControlPlanes
 	if v := os.Getenv("HCP_BENCH_CONTROLPLANES"); v != "" {
-		fmt.Sscan(v, &n)
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			t.Fatalf("HCP_BENCH_CONTROLPLANES=%q: %v", v, err)
+		}
 	}
 	dir := t.TempDir()
 	mgmt, err := framework.StartCluster(t.Context(), env.Paths, "scale", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mgmt.Stop()
+	defer func() { _ = mgmt.Stop() }()
 	if err := mgmt.InstallCRDs(filepath.Join(env.Paths.Root, "e2e", "testdata", "crds")); err != nil {
 		t.Fatal(err)
 	}
