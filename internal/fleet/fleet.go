@@ -47,7 +47,7 @@ func ConfigMapName(name string) string { return "hcp-ingress-child-" + name }
 // Options configure Setup; they mirror serve's flags.
 type Options struct {
 	// ChildWebhookURL is the base URL child API servers dial
-	// (--child-webhook-url). Empty: no wiring and no repair, only the gauges.
+	// (--child-webhook-url). Empty: the fleet is off.
 	ChildWebhookURL string
 	// Repair enables the repair of children through their kubeconfig
 	// Secret (--fleet-repair).
@@ -124,8 +124,9 @@ func CacheByObject() map[client.Object]cache.ByObject {
 	}
 }
 
-// Setup adds the fleet to mgr: the gauges always; with ChildWebhookURL the
-// wiring controller; with Repair also the repair controller. The controllers
+// Setup adds the fleet to mgr: with ChildWebhookURL the wiring controller
+// and the gauges; with Repair also the repair controller. Without
+// ChildWebhookURL it adds nothing. The controllers
 // are leader-elected; they watch each control-plane kind from the moment
 // watcher reports it served. mgr's cache must be built with CacheByObject
 // and controlplanes.Transform.
@@ -142,11 +143,14 @@ func Setup(mgr manager.Manager, watcher *controlplanes.Watcher, o Options) error
 			return fmt.Errorf("--child-webhook-url: %w", err)
 		}
 	}
+	if o.ChildWebhookURL == "" {
+		// Nothing to do, and no RBAC to read ConfigMaps or Namespaces with
+		// (the gauges need both): an install without wiring (the in-child
+		// overlay) must not start informers it is forbidden to run.
+		return nil
+	}
 	if err := mgr.Add(&gauges{client: mgr.GetClient(), watcher: watcher, o: o}); err != nil {
 		return err
-	}
-	if o.ChildWebhookURL == "" {
-		return nil
 	}
 	if err := setupWiring(mgr, watcher, o); err != nil {
 		return err
