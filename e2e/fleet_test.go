@@ -52,6 +52,10 @@ func TestFleetWiring(t *testing.T) {
 	requireWebhook(t)
 	initial := env.Webhook.CABundle
 	f := startFleet(t, "fleet-wiring", framework.FleetOptions{ChildWebhookURL: env.Webhook.URL})
+	// The management overlay's webhooks call the fleet process until the
+	// test ends: with --child-webhook-url its control-plane webhook appends
+	// the spec.manifests entry on CREATE.
+	routeTo(t, f.Webhook)
 	c := crClient(t, env.Management)
 	ns := newNamespace(t, env.Management, "e2e-fleet", nil)
 	skippedNS := newNamespace(t, env.Management, "e2e-fleet-skipped", map[string]string{skipLabel: "true"})
@@ -62,7 +66,7 @@ func TestFleetWiring(t *testing.T) {
 	invalid.Object["spec"].(map[string]any)["ingress"].(map[string]any)["apiHost"] = ""
 	shared := controlPlane(k0smotronClusterV, "Cluster", ns, "shared", ingressBlock("shared", ""))
 	mustKubectl(t, env.Management, toYAML(t,
-		k0smotronCP(ns, "alpha", ""), k0smotronCP(ns, "beta", ""),
+		k0smotronCP(ns, "alpha", ""), k0smotronCP(ns, "beta", ""), k0smotronCP(ns, "gamma", "haproxy"),
 		controlPlane("controlplane.cluster.x-k8s.io/v1beta2", "K0smotronControlPlane", ns, "plain", nil),
 		skipped, k0smotronCP(skippedNS, "in-skipped-namespace", ""), invalid,
 		shared, // the k0smotron Cluster first: the control plane must still win
@@ -70,7 +74,7 @@ func TestFleetWiring(t *testing.T) {
 	mustKubectl(t, env.Management, toYAML(t, k0smotronCP(ns, "shared", "")), "apply", "-f", "-")
 
 	t.Run("every control plane with ingress gets its ConfigMap, byte for byte what child-config prints", func(t *testing.T) {
-		for _, name := range []string{"alpha", "beta", "shared"} {
+		for _, name := range []string{"alpha", "beta", "gamma", "shared"} {
 			cm := waitConfigMap(t, c, ns, name, func(*corev1.ConfigMap) string { return "" })
 			if got := cm.Labels[fleetLabel]; got != name {
 				t.Errorf("%s: label %s=%q, want %q", cm.Name, fleetLabel, got, name)
@@ -150,42 +154,6 @@ func TestFleetWiring(t *testing.T) {
 		})
 	})
 
-	t.Run("a CA change updates every ConfigMap", func(t *testing.T) {
-		other, err := certs.NewCA("e2e rotated CA", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A CA rotation as cert-manager writes it: a serving certificate
-		// of the new CA and both CAs in ca.crt (the overlap). The fleet
-		// process's own serving certificate is not called by anyone; the
-		// ConfigMaps must carry both CAs.
-		rotated := append(append([]byte{}, initial...), other.CertPEM...)
-		leaf, err := other.IssueServing([]string{"127.0.0.1"}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		caFile := filepath.Join(f.CertDir, certs.CAFile)
-		for file, data := range map[string][]byte{caFile: rotated, filepath.Join(f.CertDir, "tls.key"): leaf.KeyPEM} {
-			if err := os.WriteFile(file, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(f.CertDir, "tls.crt"), leaf.CertPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		for _, name := range []string{"alpha", "beta", "shared"} {
-			within(t, time.Minute, "ConfigMap of "+name+" carries the new CA", func() string {
-				cm := getConfigMap(t, c, ns, name)
-				if cm == nil || !strings.Contains(cm.Data[fleetKey], b64(rotated)) {
-					return "still the old caBundle"
-				}
-				return ""
-			})
-		}
-		t.Logf("every ConfigMap carried the new CA %v after the certificate directory changed", time.Since(start).Round(100*time.Millisecond))
-	})
-
 	t.Run("a control plane that loses spec.ingress loses its ConfigMap", func(t *testing.T) {
 		mustKubectl(t, env.Management, "", "patch", "k0smotroncontrolplanes", "beta", "-n", ns, "--type=json", "-p", `[{"op":"remove","path":"/spec/ingress"}]`)
 		eventually(t, "ConfigMap of beta deleted", func() string {
@@ -224,15 +192,14 @@ func TestFleetWiring(t *testing.T) {
 
 	t.Run("serve exports the fleet's states as gauges with bounded labels", func(t *testing.T) {
 		eventually(t, "hcp_ingress_fleet_controlplanes", func() string {
-			// alpha: no class, so no rule; its ConfigMap exists and nothing
-			// mounts it (the webhook that appends the entry runs without
-			// --child-webhook-url here).
-			n, err := f.Metric("hcp_ingress_fleet_controlplanes", `passthrough="no-rule",wiring="no-manifests-entry"`)
+			// alpha: no class, so no rule; its ConfigMap exists and its
+			// spec.manifests mounts it.
+			n, err := f.Metric("hcp_ingress_fleet_controlplanes", `passthrough="no-rule",wiring="ok"`)
 			if err != nil {
 				return err.Error()
 			}
 			if n < 1 {
-				return fmt.Sprintf("%v control planes with passthrough no-rule and wiring no-manifests-entry", n)
+				return fmt.Sprintf("%v control planes with passthrough no-rule and wiring ok", n)
 			}
 			return ""
 		})
@@ -241,6 +208,44 @@ func TestFleetWiring(t *testing.T) {
 	t.Run("a ConfigMap deleted by hand is put back", func(t *testing.T) {
 		mustKubectl(t, env.Management, "", "delete", "configmap", "hcp-ingress-child-alpha", "-n", ns)
 		waitConfigMap(t, c, ns, "alpha", func(*corev1.ConfigMap) string { return "" })
+	})
+
+	// Last: the fleet process then serves a certificate of another CA, which
+	// the management API server (routed to it) does not trust.
+	t.Run("a CA change updates every ConfigMap", func(t *testing.T) {
+		other, err := certs.NewCA("e2e rotated CA", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A CA rotation as cert-manager writes it: a serving certificate
+		// of the new CA and both CAs in ca.crt (the overlap). The fleet
+		// process's own serving certificate is not called by anyone; the
+		// ConfigMaps must carry both CAs.
+		rotated := append(append([]byte{}, initial...), other.CertPEM...)
+		leaf, err := other.IssueServing([]string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caFile := filepath.Join(f.CertDir, certs.CAFile)
+		for file, data := range map[string][]byte{caFile: rotated, filepath.Join(f.CertDir, "tls.key"): leaf.KeyPEM} {
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(f.CertDir, "tls.crt"), leaf.CertPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for _, name := range []string{"alpha", "gamma"} {
+			within(t, time.Minute, "ConfigMap of "+name+" carries the new CA", func() string {
+				cm := getConfigMap(t, c, ns, name)
+				if cm == nil || !strings.Contains(cm.Data[fleetKey], b64(rotated)) {
+					return "still the old caBundle"
+				}
+				return ""
+			})
+		}
+		t.Logf("every ConfigMap carried the new CA %v after the certificate directory changed", time.Since(start).Round(100*time.Millisecond))
 	})
 }
 

@@ -234,7 +234,7 @@ func Serve(ctx context.Context, o Options) error {
 	classView := ClassSource(classes.View)
 	admitter := func(target mutate.Target, cps ControlPlaneLookup) *Admitter {
 		return &Admitter{Target: target, Policies: store, Classes: classView, ControlPlanes: cps, OwnNamespace: o.Namespace,
-			Routes: o.Routes, Metrics: metrics}
+			Routes: o.Routes, ChildWiring: o.ChildWebhookURL != "", Metrics: metrics}
 	}
 	review := func(h admission.Handler, fromPath bool) *ReviewHandler {
 		return &ReviewHandler{Handler: h, WithControlPlaneFromPath: fromPath, Log: log.WithName("admission")}
