@@ -30,11 +30,20 @@ func TestChartMatchesKustomize(t *testing.T) {
 		needs      string   // a component the overlay itself uses
 		values     string
 	}{
-		"cert-manager mode is the management overlay": {overlay: framework.OverlayManagement, values: certManagerValues + noFleetYet},
+		"cert-manager mode is the management overlay": {overlay: framework.OverlayManagement, values: certManagerValues},
 		"default values are the management overlay with self-managed certificates": {
 			overlay:    framework.OverlayManagement,
 			components: []string{"self-managed-certs"},
-			values:     noFleetYet,
+		},
+		"fleet.repair is the fleet-repair component": {
+			overlay:    framework.OverlayManagement,
+			components: []string{"self-managed-certs", "fleet-repair"},
+			values:     "fleet:\n  repair: true\n",
+		},
+		"routes.enabled is the routes component": {
+			overlay:    framework.OverlayManagement,
+			components: []string{"self-managed-certs", "routes"},
+			values:     "routes:\n  enabled: true\n",
 		},
 		// The workload overlay's own example policy and API server.
 		"the child topology is the workload overlay": {
@@ -116,12 +125,6 @@ func kustomize(t *testing.T, overlay string, components ...string) []byte {
 	res := mustKubectl(t, "", "kustomize", dir)
 	return []byte(res.Stdout)
 }
-
-// noFleetYet turns fleet wiring off in the chart: manifests/overlays/management
-// does not turn it on yet. The fleet branch does (--child-webhook-url, the
-// ClusterRole hcp-ingress-webhook-fleet): remove this from the cases then,
-// and add a case for fleet.repair against components/fleet-repair.
-const noFleetYet = "fleet:\n  enabled: false\n"
 
 // requireComponent returns the directory of manifests/components/<name>.
 func requireComponent(t *testing.T, name string) string {
