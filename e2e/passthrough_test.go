@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -449,6 +450,7 @@ func TestPassthroughRouteThroughTraefikCRD(t *testing.T) {
 			t.Errorf("spec.tls.passthrough is not true:\n%s", yamlOf(route))
 		}
 		requireRouteState(t, client, stored, routes.StateOK)
+		requireAuditRoute(t, ns, "routed", routes.StateOK)
 		traefik.waitTCPRouters(t, backend.hosts...)
 		for i, host := range backend.hosts {
 			requirePassedThrough(t, traefik, backend, host, backend.portNames[i])
@@ -571,4 +573,33 @@ func requireRouteState(t *testing.T, c ctrlclient.Reader, cp *unstructured.Unstr
 	if st.State != want {
 		t.Errorf("routes.State = %q (%s), want %q", st.State, st.Detail, want)
 	}
+}
+
+// requireAuditRoute checks the route column of `audit --routes -o json` for
+// control plane namespace/name: what an operator reads.
+func requireAuditRoute(t *testing.T, namespace, name, want string) {
+	t.Helper()
+	stdout, stderr, err := webhookCLI(t, "audit", "--kubeconfig", env.Management.Kubeconfig, "-n", namespace, "-o", "json", "--routes")
+	if code := exitCode(err); code != 0 && code != 3 {
+		t.Fatalf("audit --routes: exit %d\n%s%s", code, stdout, stderr)
+	}
+	var out struct {
+		ControlPlanes []struct {
+			Name    string   `json:"name"`
+			Route   string   `json:"route"`
+			Details []string `json:"details"`
+		} `json:"controlPlanes"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("audit -o json: %v\n%s", err, stdout)
+	}
+	for _, cp := range out.ControlPlanes {
+		if cp.Name == name {
+			if cp.Route != want {
+				t.Errorf("audit: route of %s/%s = %q, want %q (details %q)", namespace, name, cp.Route, want, cp.Details)
+			}
+			return
+		}
+	}
+	t.Errorf("audit lists no control plane %s/%s:\n%s", namespace, name, stdout)
 }

@@ -31,8 +31,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	childURL := fs.String("child-webhook-url", "", "the URL serve's --child-webhook-url sets (default: the one each ConfigMap carries)")
 	ownConfig := fs.String("webhook-configuration", "hcp-ingress-webhook", "our MutatingWebhookConfiguration, whose caBundle the ConfigMaps must carry")
 	timeout := fs.Duration("child-timeout", 20*time.Second, "time allowed for each child")
+	routesKept := fs.Bool("routes", false, "the install runs serve --routes: a missing or stale route counts toward exit status 3")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: hcp-ingress-webhook audit [--kubeconfig FILE] [--children] [-o table|json|yaml]")
+		fmt.Fprintln(stderr, "Usage: hcp-ingress-webhook audit [--kubeconfig FILE] [--children] [--routes] [-o table|json|yaml]")
 		fmt.Fprintln(stderr, "Exit status: 0 nothing would change, 3 something would, 1 error.")
 		fs.PrintDefaults()
 	}
@@ -77,7 +78,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	inv := fleet.Inventory{Reader: reader{c, *namespace}, Kinds: kinds, Policy: policy, ChildWebhookURL: *childURL}
+	inv := fleet.Inventory{Reader: reader{c, *namespace}, Kinds: kinds, Policy: policy, ChildWebhookURL: *childURL,
+		RouteStates: true, RoutesKept: *routesKept}
 	if ca, err := ownCABundle(live.kubeconfig, *ownConfig); err == nil {
 		inv.CABundle = ca
 	}
@@ -187,13 +189,13 @@ func writeAudit(w io.Writer, all []fleet.Assessment, format string, children boo
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	header := []string{"NAMESPACE", "NAME", "KIND", "CLASS", "CONTROLLER", "RULE", "PASSTHROUGH", "WIRING"}
+	header := []string{"NAMESPACE", "NAME", "KIND", "CLASS", "CONTROLLER", "RULE", "PASSTHROUGH", "WIRING", "ROUTE"}
 	if children {
 		header = append(header, "CHILD-WEBHOOK", "CCM")
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, a := range all {
-		row := []string{a.Namespace, a.Name, a.Kind, dash(a.Class), dash(a.Controller), dash(a.Rule), a.Passthrough, a.Wiring}
+		row := []string{a.Namespace, a.Name, a.Kind, dash(a.Class), dash(a.Controller), dash(a.Rule), a.Passthrough, a.Wiring, dash(a.Route)}
 		if children {
 			row = append(row, dash(a.ChildWebhook), dash(a.CCM))
 		}

@@ -35,10 +35,15 @@ func TestChartMatchesKustomize(t *testing.T) {
 			overlay:    framework.OverlayManagement,
 			components: []string{"self-managed-certs"},
 		},
-		"fleet repair is the management overlay with the fleet-repair component": {
+		"fleet.repair is the fleet-repair component": {
 			overlay:    framework.OverlayManagement,
 			components: []string{"self-managed-certs", "fleet-repair"},
 			values:     "fleet:\n  repair: true\n",
+		},
+		"routes.enabled is the routes component": {
+			overlay:    framework.OverlayManagement,
+			components: []string{"self-managed-certs", "routes"},
+			values:     "routes:\n  enabled: true\n",
 		},
 		// The workload overlay's own example policy and API server.
 		"the child topology is the workload overlay": {

@@ -95,7 +95,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 				"--policy-configmap=chart-default/hcp-ingress-webhook-policy", "--child-webhook-url=https://hcp-ingress-webhook.chart-default.svc"},
 			// The binary's defaults: the webhook configurations are named
 			// hcp-ingress-webhook, lifetimes one and ten years.
-			noArgs: []string{"--webhook-config-name", "--cert-lifetime", "--ca-lifetime", "--fleet-repair", "--metrics-secure=false"},
+			noArgs: []string{"--webhook-config-name", "--cert-lifetime", "--ca-lifetime", "--fleet-repair", "--routes", "--metrics-secure=false"},
 		},
 		"self-managed certificate lifetimes": {
 			values:   "certificates:\n  selfManaged:\n    certLifetime: 2h\n    caLifetime: 12h\n",
@@ -115,7 +115,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			wantKinds: []string{"Deployment", "MutatingWebhookConfiguration", "ConfigMap"},
 			noKinds:   []string{"ValidatingWebhookConfiguration", "Issuer", "Certificate"},
 			wantArgs:  []string{"--port=10270", "--policy-file=/etc/hcp-ingress-webhook/policy/policy.yaml", "--cert-mode=self-managed"},
-			noArgs:    []string{"--policy-configmap", "--child-webhook-url", "--fleet-repair"},
+			noArgs:    []string{"--policy-configmap", "--child-webhook-url", "--fleet-repair", "--routes"},
 		},
 		"a user policy": {
 			values:    userPolicyValues,
@@ -132,6 +132,11 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 			podLevel: "restricted",
 			noArgs:   []string{"--child-webhook-url", "--fleet-repair"},
 		},
+		"passthrough routes": {
+			values:   "routes:\n  enabled: true\n",
+			podLevel: "restricted",
+			wantArgs: []string{"--routes"},
+		},
 		"metrics over plain HTTP, one replica, maxUnavailable": {
 			values:   "replicaCount: 1\nmetrics:\n  secure: false\npodDisruptionBudget:\n  maxUnavailable: 1\n",
 			podLevel: "restricted",
@@ -146,6 +151,7 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 		"fleet wiring and repair":                                        "chart-fleet",
 		"no fleet wiring":                                                "chart-no-fleet",
 		"self-managed certificate lifetimes":                             "chart-lifetimes",
+		"passthrough routes":                                             "chart-routes",
 		"metrics over plain HTTP, one replica, maxUnavailable":           "chart-plain-metrics",
 	}
 	for name, tc := range cases {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
@@ -71,6 +72,9 @@ type Assessment struct {
 	Rule        string `json:"rule"`
 	Passthrough string `json:"passthrough"`
 	Wiring      string `json:"wiring"`
+	// Route is the route state (routes.State) when the resolved rule names
+	// a route kind and the inventory reads routes; "" otherwise.
+	Route string `json:"route,omitempty"`
 	// ChildWebhook and CCM are set with --children.
 	ChildWebhook string `json:"childWebhook,omitempty"`
 	CCM          string `json:"ccm,omitempty"`
@@ -80,6 +84,10 @@ type Assessment struct {
 	object    *unstructured.Unstructured
 	configMap *corev1.ConfigMap
 	api       *rules.APIServer
+	res       rules.Resolution
+	// routesKept: serve --routes keeps the route, so a missing or stale one
+	// would change.
+	routesKept bool
 }
 
 // Object is the control plane assessed (trimmed when read from a cache).
@@ -101,6 +109,8 @@ func (a *Assessment) WouldChange() bool {
 		return true
 	case a.CCM == CCMMissing:
 		return true
+	case a.routesKept && (a.Route == routes.StateMissing || a.Route == routes.StateStale):
+		return true
 	}
 	return false
 }
@@ -118,6 +128,13 @@ type Inventory struct {
 	// CABundle is the CA bundle the ConfigMaps must carry; nil: the one
 	// each ConfigMap carries.
 	CABundle []byte
+	// RouteStates: also read each control plane's route state through
+	// Reader (its Ingress and route objects). `audit` does; the gauges do
+	// not, so serve needs no Ingress access for them.
+	RouteStates bool
+	// RoutesKept: the install runs serve --routes, so a missing or stale
+	// route counts as a change (`audit --routes`).
+	RoutesKept bool
 }
 
 // ServedKinds returns the control-plane kinds mapper knows, in lookup order.
@@ -181,6 +198,11 @@ func (inv Inventory) Assess(ctx context.Context) ([]Assessment, error) {
 			cm := configMaps[cp.GetNamespace()+"/"+ConfigMapName(cp.GetName())]
 			a := inv.assess(cp, classes, cm)
 			a.object, a.configMap, a.api = cp, cm, t.API
+			if inv.RouteStates {
+				if err := inv.routeState(ctx, &a); err != nil {
+					return nil, err
+				}
+			}
 			if t.Invalid != "" {
 				a.Details = append(a.Details, "spec.ingress: "+t.Invalid)
 			}
@@ -209,7 +231,7 @@ func passthroughState(a *Assessment, cp *unstructured.Unstructured, policy *rule
 	className, _, _ := unstructured.NestedString(cp.Object, "spec", "ingress", "className")
 	annotations, _, _ := unstructured.NestedStringMap(cp.Object, "spec", "ingress", "annotations")
 	res := policy.ResolveClass(className, classes)
-	a.Class, a.Controller, a.Rule = res.Class, res.Controller, res.RuleName
+	a.Class, a.Controller, a.Rule, a.res = res.Class, res.Controller, res.RuleName, res
 	switch {
 	case res.Rule == nil:
 		return PassthroughNoRule, []string{fmt.Sprintf("no passthrough rule for class %q", className)}
@@ -237,6 +259,23 @@ func passthroughState(a *Assessment, cp *unstructured.Unstructured, policy *rule
 		details = append(details, fmt.Sprintf("spec.ingress.annotations[%s]: belongs to another controller", f.Key))
 	}
 	return state, details
+}
+
+// routeState sets a.Route from routes.State; it stays "" when the rule
+// names no route kind.
+func (inv Inventory) routeState(ctx context.Context, a *Assessment) error {
+	st, err := routes.State(ctx, inv.Reader, a.object, a.res)
+	if err != nil {
+		return fmt.Errorf("route of %s %s/%s: %w", a.Kind, a.Namespace, a.Name, err)
+	}
+	if st.State == routes.StateNone {
+		return nil
+	}
+	a.Route, a.routesKept = st.State, inv.RoutesKept
+	if st.Detail != "" {
+		a.Details = append(a.Details, "route: "+st.Detail)
+	}
+	return nil
 }
 
 func mapKeys(m map[string]string) func(func(string) bool) {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/routes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
@@ -256,5 +257,27 @@ func TestUpToDateIgnoresOthersLabelsAndAnnotations(t *testing.T) {
 	existing.OwnerReferences[0].Kind = "Cluster"
 	if upToDate(existing, want) {
 		t.Errorf("another owner is up to date")
+	}
+}
+
+func TestARouteCountsAsAChangeOnlyWhenRoutesAreKept(t *testing.T) {
+	for _, tc := range []struct {
+		route string
+		kept  bool
+		want  bool
+	}{
+		{route: routes.StateMissing, kept: true, want: true},
+		{route: routes.StateStale, kept: true, want: true},
+		{route: routes.StateMissing, kept: false, want: false},
+		{route: routes.StateStale, kept: false, want: false},
+		{route: routes.StateOK, kept: true, want: false},
+		{route: routes.StateNoIngress, kept: true, want: false},
+		{route: routes.StateNotServed, kept: true, want: false},
+		{route: "", kept: true, want: false},
+	} {
+		a := Assessment{Passthrough: PassthroughUnsupported, Wiring: WiringOff, Route: tc.route, routesKept: tc.kept}
+		if got := a.WouldChange(); got != tc.want {
+			t.Errorf("route %q, kept %v: WouldChange %v, want %v", tc.route, tc.kept, got, tc.want)
+		}
 	}
 }

@@ -120,6 +120,11 @@ policy.ccm.apiServer, required there.
 {{- if and (include "hcp-ingress-webhook.fleet" .) .Values.fleet.repair }}true{{ end }}
 {{- end }}
 
+{{/* Passthrough routes are kept next to the control planes: management only. */}}
+{{- define "hcp-ingress-webhook.routes" -}}
+{{- if and .Values.routes.enabled (eq .Values.topology "management") }}true{{ end }}
+{{- end }}
+
 {{/* Checks of values that the schema cannot express. */}}
 {{- define "hcp-ingress-webhook.validate" -}}
 {{- if and .Values.fleet.repair (not .Values.fleet.enabled) }}
