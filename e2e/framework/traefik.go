@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -95,13 +94,9 @@ type Traefik struct {
 	Websecure string
 	// APIURL is http://127.0.0.1:<port> of Traefik's API (/api/rawdata),
 	// which shows the dynamic configuration it has built.
-	APIURL  string
-	LogFile string
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	once sync.Once
+	APIURL string
+	// process holds LogFile and stops Traefik.
+	process
 }
 
 // StartTraefik runs bin/traefik against o.Cluster and waits until its API
@@ -126,8 +121,7 @@ func StartTraefik(ctx context.Context, paths Paths, o TraefikOptions) (*Traefik,
 	t := &Traefik{
 		Websecure: "127.0.0.1:" + strconv.Itoa(ports[0]),
 		APIURL:    "http://127.0.0.1:" + strconv.Itoa(ports[1]),
-		LogFile:   filepath.Join(o.Dir, "traefik.log"),
-		done:      make(chan struct{}),
+		process:   newProcess(filepath.Join(o.Dir, "traefik.log")),
 	}
 	args := []string{
 		"--global.checkNewVersion=false",
@@ -243,48 +237,4 @@ func (t *Traefik) RawData(ctx context.Context) (RawData, error) {
 		return RawData{}, fmt.Errorf("traefik /api/rawdata: %w", err)
 	}
 	return raw, nil
-}
-
-// Stop sends SIGTERM, waits, then kills.
-func (t *Traefik) Stop() error {
-	if t == nil || t.cmd == nil || t.cmd.Process == nil {
-		return nil
-	}
-	t.once.Do(func() {
-		_ = t.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-t.done:
-		case <-time.After(15 * time.Second):
-			_ = t.cmd.Process.Kill()
-			<-t.done
-		}
-	})
-	var exit *exec.ExitError
-	if t.err != nil && !errors.As(t.err, &exit) {
-		return t.err
-	}
-	return nil
-}
-
-// Exited reports whether the process has ended.
-func (t *Traefik) Exited() bool {
-	select {
-	case <-t.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// LogTail returns the last n lines of Traefik's log.
-func (t *Traefik) LogTail(n int) string {
-	data, err := os.ReadFile(t.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

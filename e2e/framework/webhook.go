@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -72,14 +70,10 @@ type Webhook struct {
 	// MetricsURL is http://127.0.0.1:<port> of /metrics (https with
 	// WebhookOptions.MetricsSecure).
 	MetricsURL string
-	LogFile    string
+	// process holds LogFile and stops the webhook.
+	process
 
 	serverName string // the name TLS clients verify: 127.0.0.1, or localhost (SelfManaged)
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // process exit, valid after done is closed
-	once sync.Once
 
 	// ca lets RotateServingCertificate write a new pair signed by the CA
 	// the webhook configurations trust (nil when SelfManaged).
@@ -129,10 +123,9 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		CAFile:     filepath.Join(certDir, certs.CAFile),
 		ProbeURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
 		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]),
-		LogFile:    filepath.Join(o.Dir, "webhook.log"),
+		process:    newProcess(filepath.Join(o.Dir, "webhook.log")),
 		CertDir:    certDir,
 		serverName: host,
-		done:       make(chan struct{}),
 		ca:         ca,
 	}
 	args := []string{"serve",
@@ -256,50 +249,6 @@ func (w *Webhook) dialTLS(roots *x509.CertPool) error {
 		return fmt.Errorf("TLS to %s: %w", host, err)
 	}
 	return conn.Close()
-}
-
-// Stop sends SIGTERM, waits for a graceful shutdown, then kills.
-func (w *Webhook) Stop() error {
-	if w == nil || w.cmd == nil || w.cmd.Process == nil {
-		return nil
-	}
-	w.once.Do(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-w.done:
-		case <-time.After(15 * time.Second):
-			_ = w.cmd.Process.Kill()
-			<-w.done
-		}
-	})
-	var exit *exec.ExitError
-	if w.err != nil && !errors.As(w.err, &exit) {
-		return w.err
-	}
-	return nil
-}
-
-// Exited reports whether the process has ended (a crash during the tests).
-func (w *Webhook) Exited() bool {
-	select {
-	case <-w.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// LogTail returns the last n lines of the webhook's log.
-func (w *Webhook) LogTail(n int) string {
-	data, err := os.ReadFile(w.LogFile)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
