@@ -1,11 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"net"
 	"os"
 	"os/exec"
@@ -32,8 +31,6 @@ import (
 // cluster late (TestFleetRepair's second child) would otherwise print
 // controller-runtime's "SetLogger was never called" stack.
 func init() { ctrllog.SetLogger(logr.Discard()) }
-
-var updateGolden = flag.Bool("update", false, "rewrite e2e/testdata/golden from the current output")
 
 // Names of PRODUCT.md's "Fleet wiring".
 const (
@@ -362,7 +359,7 @@ func TestFleetRepair(t *testing.T) {
 		if err != nil {
 			t.Fatalf("audit: %v\n%s%s", err, stdout, stderr)
 		}
-		golden(t, "audit-ok.txt", stdout)
+		golden.Check(t, "audit-ok.txt", stdout)
 	})
 
 	t.Run("audit prints the fleet's state and exits 3 when something would change", func(t *testing.T) {
@@ -371,7 +368,7 @@ func TestFleetRepair(t *testing.T) {
 			if code := exitCode(err); code != 3 {
 				t.Errorf("-o %s: exit %d, want 3\n%s%s", c.format, code, stdout, stderr)
 			}
-			golden(t, c.file, stdout)
+			golden.Check(t, c.file, stdout)
 		}
 	})
 
@@ -642,28 +639,6 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
-}
-
-// golden compares got with e2e/testdata/golden/name (-update rewrites it).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(want, []byte(got)) {
-		t.Errorf("%s differs (run with -update to accept):\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
 }
 
 func lastLines(s string, n int) string {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,5 @@ func TestChildConfigReadsTheCAFromStandardInput(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	golden(t, "child-config.yaml", stdout)
+	golden.Check(t, "child-config.yaml", stdout)
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"flag"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +11,6 @@ import (
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
-
 // runCLI runs the command line in-process and returns stdout, stderr and the
 // exit status.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
@@ -20,27 +18,6 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	var stdout, stderr bytes.Buffer
 	code := run(args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), code
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/webhook -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test ./cmd/webhook -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
 }
 
 const examples = "../../examples/"
@@ -69,8 +46,8 @@ func TestMutateGolden(t *testing.T) {
 				if code != 0 {
 					t.Fatalf("exit %d: %s", code, stderr)
 				}
-				golden(t, name+"."+format, stdout)
-				golden(t, name+".warnings", stderr)
+				golden.Check(t, name+"."+format, stdout)
+				golden.Check(t, name+".warnings", stderr)
 			})
 		}
 	}
@@ -216,7 +193,7 @@ func TestChildConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	golden(t, "child-config.yaml", stdout)
+	golden.Check(t, "child-config.yaml", stdout)
 }
 
 func TestVersion(t *testing.T) {
