@@ -100,7 +100,8 @@ func TestDryRunLatency(t *testing.T) {
 // (apiserver_admission_webhook_admission_duration_seconds, mean of the CREATE
 // admissions) for our webhook and for a fixed-patch webhook: an HTTPS server
 // on the same machine that decodes the review and answers with its uid and a
-// fixed patch, registered for control planes in a namespace of its own.
+// fixed patch, registered for control planes in a namespace of its own with
+// the same CEL matchConditions as ours.
 func apiServerPerCall(t *testing.T, dyn dynamic.Interface, cp *unstructured.Unstructured, ours string) {
 	const fixedName = "fixed-patch.bench.hcp-ingress.io"
 	fixed := newNamespace(t, env.Management, "e2e-latency-fixed", map[string]string{skipLabel: "true", "hcp-ingress-bench": "fixed"})
@@ -150,11 +151,12 @@ webhooks:
     namespaceSelector:
       matchLabels:
         hcp-ingress-bench: fixed
+    matchConditions: %s
     sideEffects: None
     admissionReviewVersions: ["v1"]
     failurePolicy: Fail
     timeoutSeconds: 10
-`, fixedName, listener.Addr().String(), base64.StdEncoding.EncodeToString(ca.CertPEM))
+`, fixedName, listener.Addr().String(), base64.StdEncoding.EncodeToString(ca.CertPEM), ourMatchConditions(t))
 	mustKubectl(t, env.Management, config, "apply", "-f", "-")
 	t.Cleanup(func() {
 		cleanupKubectl(t, env.Management, "delete", "mutatingwebhookconfiguration", "hcp-ingress-bench-fixed-patch", "--ignore-not-found")
@@ -194,6 +196,31 @@ webhooks:
 	meanFixed := (sumFixed - sumFixed0) / (nFixed - nFixed0)
 	t.Logf("latency apiserver per webhook call (apiserver_admission_webhook_admission_duration_seconds, mean of %v CREATEs): ours %.0fµs, fixed-patch %.0fµs, ratio %.3f",
 		nOurs-nOurs0, meanOurs*1e6, meanFixed*1e6, meanOurs/meanFixed)
+}
+
+// ourMatchConditions returns, as JSON, the CEL matchConditions of our
+// registered control-plane webhook: the fixed-patch webhook gets the same, so
+// that the API server does the same work around both calls and the ratio
+// measures the webhooks themselves.
+func ourMatchConditions(t *testing.T) string {
+	t.Helper()
+	var mwc struct {
+		Webhooks []struct {
+			Name            string          `json:"name"`
+			MatchConditions json.RawMessage `json:"matchConditions"`
+		} `json:"webhooks"`
+	}
+	raw := mustKubectl(t, env.Management, "", "get", "mutatingwebhookconfiguration", "hcp-ingress-webhook", "-o", "json").Stdout
+	if err := json.Unmarshal([]byte(raw), &mwc); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range mwc.Webhooks {
+		if w.Name == "controlplane.hcp-ingress.io" && len(w.MatchConditions) > 0 {
+			return string(w.MatchConditions)
+		}
+	}
+	t.Fatal("the registered configuration has no controlplane.hcp-ingress.io matchConditions")
+	return ""
 }
 
 // webhookDuration returns sum and count of kube-apiserver's admission

@@ -157,6 +157,19 @@ func TestServeWithoutAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("HTTP/2 is not offered on the admission port", func(t *testing.T) {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.base, "https://"), &tls.Config{
+			RootCAs: s.caPool, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if p := conn.ConnectionState().NegotiatedProtocol; p == "h2" {
+			t.Fatalf("negotiated %q; the admission port must speak HTTP/1.1 only", p)
+		}
+	})
+
 	t.Run("policy file reloads without restart", func(t *testing.T) {
 		policy := "apiVersion: hcp-ingress.io/v1alpha1\nkind: Policy\ningressClasses:\n  haproxy:\n    annotations:\n      example.com/passthrough: \"yes\"\n"
 		if err := os.WriteFile(s.policyFile, []byte(policy), 0o644); err != nil {
