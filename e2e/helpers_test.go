@@ -345,3 +345,34 @@ func yamlOf(u *unstructured.Unstructured) string {
 	data, _ := yaml.Marshal(u.Object)
 	return string(data)
 }
+
+// rbacObjects returns the objects among objects that grant permissions (and
+// the namespace and ServiceAccount they need), to apply them without the rest.
+func rbacObjects(objects []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var rbac []*unstructured.Unstructured
+	for _, o := range objects {
+		switch o.GetKind() {
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			rbac = append(rbac, o)
+		}
+	}
+	return rbac
+}
+
+// requirePermissions checks, with `kubectl auth can-i ... --as serviceAccount`
+// on cluster c, that each verb and resource (kubectl's words, e.g. "get
+// secrets -n default") is allowed exactly when want says so.
+func requirePermissions(t *testing.T, c *framework.Cluster, cases map[string]bool) {
+	t.Helper()
+	for args, want := range cases {
+		t.Run(args, func(t *testing.T) {
+			res := kubectl(t, c, "", append(append([]string{"auth", "can-i"}, strings.Fields(args)...), "--as", serviceAccount)...)
+			if res.ExitCode > 1 {
+				t.Fatal(res.Err())
+			}
+			if got := res.ExitCode == 0; got != want {
+				t.Errorf("kubectl auth can-i %s: %v, want %v", args, got, want)
+			}
+		})
+	}
+}

@@ -1,7 +1,11 @@
 package framework
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,6 +28,71 @@ type process struct {
 
 func newProcess(logFile string) process {
 	return process{LogFile: logFile, done: make(chan struct{})}
+}
+
+// start runs binary with args in its own process group (a Ctrl-C in `make
+// dev` reaches the demo, which then stops it in order), its output to LogFile
+// and to extra, if set.
+func (p *process) start(binary string, args, env []string, extra io.Writer) error {
+	logFile, err := os.Create(p.LogFile)
+	if err != nil {
+		return err
+	}
+	var out io.Writer = logFile
+	if extra != nil {
+		out = io.MultiWriter(logFile, extra)
+	}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.Env = env
+	if err := p.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("starting %s: %w", binary, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	return nil
+}
+
+// waitOK polls url every 200 ms until it answers 200 and ready (when set)
+// returns nil, the process exits, or timeout passes; name says what is waited
+// for in the errors.
+func (p *process) waitOK(ctx context.Context, name, url string, timeout time.Duration, ready func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before it was ready: %v", name, p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %v: %v", name, timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			last = fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+			continue
+		}
+		if ready != nil {
+			if err := ready(); err != nil {
+				last = err
+				continue
+			}
+		}
+		return nil
+	}
 }
 
 // Stop sends SIGTERM, waits for a graceful shutdown, then kills.

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -144,57 +143,15 @@ func StartTraefik(ctx context.Context, paths Paths, o TraefikOptions) (*Traefik,
 			prefix+".throttleDuration=0s",
 		)
 	}
-	logFile, err := os.Create(t.LogFile)
-	if err != nil {
+	// No KUBECONFIG: the providers must use the endpoint and token given.
+	if err := t.start(paths.Traefik(), args, kubectlEnv(), nil); err != nil {
 		return nil, err
 	}
-	t.cmd = exec.Command(paths.Traefik(), args...)
-	t.cmd.Stdout, t.cmd.Stderr = logFile, logFile
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// No KUBECONFIG: the providers must use the endpoint and token given.
-	t.cmd.Env = kubectlEnv()
-	if err := t.cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", paths.Traefik(), err)
-	}
-	go func() {
-		t.err = t.cmd.Wait()
-		_ = logFile.Close()
-		close(t.done)
-	}()
-	if err := t.waitPing(ctx, time.Minute); err != nil {
+	if err := t.waitOK(ctx, "traefik", t.APIURL+"/ping", time.Minute, nil); err != nil {
 		_ = t.Stop()
 		return nil, fmt.Errorf("%w\n%s log (last lines):\n%s", err, paths.Traefik(), t.LogTail(30))
 	}
 	return t, nil
-}
-
-// waitPing polls /ping until Traefik answers or exits.
-func (t *Traefik) waitPing(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		select {
-		case <-t.done:
-			return fmt.Errorf("traefik exited before it answered /ping: %v", t.err)
-		case <-ctx.Done():
-			return fmt.Errorf("traefik did not answer /ping within %v: %v", timeout, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-		resp, err := client.Get(t.APIURL + "/ping")
-		if err != nil {
-			last = err
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return nil
-		}
-		last = fmt.Errorf("/ping: %s", resp.Status)
-	}
 }
 
 // RawData is the part of Traefik's /api/rawdata the tests read: the routers

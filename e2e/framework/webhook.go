@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
@@ -150,71 +147,18 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		args = append(args, "--policy-configmap", o.PolicyConfigMap)
 	}
 	args = append(args, o.ExtraArgs...)
-	logFile, err := os.Create(w.LogFile)
-	if err != nil {
+	if err := w.start(paths.Webhook, args, append(kubectlEnv(), "POD_NAMESPACE="+InstallNamespace), o.Log); err != nil {
 		return nil, err
 	}
-	var out io.Writer = logFile
-	if o.Log != nil {
-		out = io.MultiWriter(logFile, o.Log)
-	}
-	w.cmd = exec.Command(paths.Webhook, args...)
-	w.cmd.Stdout, w.cmd.Stderr = out, out
-	// Its own process group: a Ctrl-C in `make dev` reaches the demo, which
-	// then stops the webhook in order, after the API servers stop calling it.
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	w.cmd.Env = append(kubectlEnv(), "POD_NAMESPACE="+InstallNamespace)
-	if err := w.cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", paths.Webhook, err)
-	}
-	go func() {
-		w.err = w.cmd.Wait()
-		_ = logFile.Close()
-		close(w.done)
-	}()
 	if o.NoReadyWait {
 		return w, nil
 	}
-	if err := w.waitReady(ctx, time.Minute); err != nil {
+	// /readyz, then the HTTPS port with the certificate we made.
+	if err := w.waitOK(ctx, "webhook", w.ProbeURL+"/readyz", time.Minute, w.checkTLS); err != nil {
 		_ = w.Stop()
 		return nil, fmt.Errorf("%w\n%s log (last lines):\n%s", err, paths.Webhook, w.LogTail(30))
 	}
 	return w, nil
-}
-
-// waitReady polls /readyz, and checks that the HTTPS port answers with the
-// certificate we made, until both work or the process exits.
-func (w *Webhook) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		select {
-		case <-w.done:
-			return fmt.Errorf("webhook exited before it was ready: %v", w.err)
-		case <-ctx.Done():
-			return fmt.Errorf("webhook not ready after %v: %v", timeout, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-		resp, err := client.Get(w.ProbeURL + "/readyz")
-		if err != nil {
-			last = err
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			last = fmt.Errorf("/readyz: %s: %s", resp.Status, strings.TrimSpace(string(body)))
-			continue
-		}
-		if err := w.checkTLS(); err != nil {
-			last = err
-			continue
-		}
-		return nil
-	}
 }
 
 // checkTLS dials the webhook port the way the API server will: verifying the

@@ -10,10 +10,10 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
@@ -25,9 +25,9 @@ const DefaultRediscoverInterval = 10 * time.Second
 // a controller-runtime cache. It is a manager.Runnable that runs on every
 // replica (admission needs the view everywhere); Synced is its readiness.
 type Watcher struct {
-	Cache     cache.Cache
-	Discovery discovery.DiscoveryInterface
-	Log       logr.Logger
+	Cache  cache.Cache
+	Mapper meta.RESTMapper
+	Log    logr.Logger
 	// Interval between lookups of kinds not served yet; 0 means
 	// DefaultRediscoverInterval.
 	Interval time.Duration
@@ -39,9 +39,9 @@ type Watcher struct {
 	subscribers []func(schema.GroupVersionKind)
 }
 
-// NewWatcher returns a watcher over c; dc answers which kinds are served.
-func NewWatcher(c cache.Cache, dc discovery.DiscoveryInterface, log logr.Logger) *Watcher {
-	return &Watcher{Cache: c, Discovery: dc, Log: log, served: map[schema.GroupKind]schema.GroupVersionKind{}}
+// NewWatcher returns a watcher over c; mapper answers which kinds are served.
+func NewWatcher(c cache.Cache, mapper meta.RESTMapper, log logr.Logger) *Watcher {
+	return &Watcher{Cache: c, Mapper: mapper, Log: log, served: map[schema.GroupKind]schema.GroupVersionKind{}}
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every
@@ -76,7 +76,7 @@ func (w *Watcher) discover(ctx context.Context) {
 		if _, ok := w.gvk(gk); ok {
 			continue
 		}
-		gvk, ok, err := servedVersion(w.Discovery, gk)
+		gvk, ok, err := servedVersion(w.Mapper, gk)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -111,39 +111,19 @@ func (w *Watcher) discover(ctx context.Context) {
 	}
 }
 
-// servedVersion returns the preferred version of gk when the cluster serves it.
-func servedVersion(dc discovery.DiscoveryInterface, gk schema.GroupKind) (schema.GroupVersionKind, bool, error) {
-	groups, err := dc.ServerGroups()
-	if err != nil {
-		return schema.GroupVersionKind{}, false, fmt.Errorf("discovering API groups: %w", err)
+// servedVersion returns the preferred version of gk when the cluster serves
+// it. The manager's REST mapper (controller-runtime's dynamic mapper) looks a
+// group up again when it does not know it, so a CRD installed after the
+// start is found on the next pass.
+func servedVersion(mapper meta.RESTMapper, gk schema.GroupKind) (schema.GroupVersionKind, bool, error) {
+	mapping, err := mapper.RESTMapping(gk)
+	switch {
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+		return schema.GroupVersionKind{}, false, nil
+	case err != nil:
+		return schema.GroupVersionKind{}, false, fmt.Errorf("discovering %s: %w", gk, err)
 	}
-	for _, g := range groups.Groups {
-		if g.Name != gk.Group {
-			continue
-		}
-		versions := []string{g.PreferredVersion.Version}
-		for _, v := range g.Versions {
-			if v.Version != g.PreferredVersion.Version {
-				versions = append(versions, v.Version)
-			}
-		}
-		for _, v := range versions {
-			gv := schema.GroupVersion{Group: gk.Group, Version: v}
-			resources, err := dc.ServerResourcesForGroupVersion(gv.String())
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return schema.GroupVersionKind{}, false, fmt.Errorf("discovering %s: %w", gv, err)
-			}
-			for _, r := range resources.APIResources {
-				if r.Kind == gk.Kind {
-					return gv.WithKind(gk.Kind), true, nil
-				}
-			}
-		}
-	}
-	return schema.GroupVersionKind{}, false, nil
+	return mapping.GroupVersionKind, true, nil
 }
 
 func (w *Watcher) gvk(gk schema.GroupKind) (schema.GroupVersionKind, bool) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -162,11 +161,7 @@ func Serve(ctx context.Context, o Options) error {
 			return fmt.Errorf("creating the controller manager: %w", err)
 		}
 		classes = NewIngressClassCache(mgr.GetCache())
-		dc, err := discovery.NewDiscoveryClientForConfig(o.RestConfig)
-		if err != nil {
-			return err
-		}
-		watcher := controlplanes.NewWatcher(mgr.GetCache(), dc, log.WithName("controlplanes"))
+		watcher := controlplanes.NewWatcher(mgr.GetCache(), mgr.GetRESTMapper(), log.WithName("controlplanes"))
 		controlPlanes = &ControlPlaneCache{Watcher: watcher}
 		runnables = append(runnables, classes, watcher)
 		if o.Routes {
