@@ -53,13 +53,7 @@ func TestDashReadsStandardInputEverywhere(t *testing.T) {
 // field.
 func TestMutateRefusesHostileInput(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeFile(t, dir, name, content) }
 	big := filepath.Join(dir, "big.yaml")
 	f, err := os.Create(big)
 	if err != nil {
