@@ -26,7 +26,11 @@ const (
 
 // RenderOverlay runs `bin/kubectl kustomize manifests/overlays/<overlay>`.
 func RenderOverlay(ctx context.Context, paths Paths, overlay string) ([]byte, error) {
-	dir := filepath.Join(paths.Root, "manifests", "overlays", overlay)
+	return kustomize(ctx, paths, filepath.Join(paths.Root, "manifests", "overlays", overlay))
+}
+
+// kustomize runs `bin/kubectl kustomize dir`.
+func kustomize(ctx context.Context, paths Paths, dir string) ([]byte, error) {
 	res, err := runKubectl(ctx, paths.Kubectl, "", "", "", "kustomize", dir)
 	if err != nil {
 		return nil, err
@@ -179,12 +183,5 @@ func RenderWithComponents(ctx context.Context, paths Paths, overlay string, comp
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		return nil, err
 	}
-	res, err := runKubectl(ctx, paths.Kubectl, "", "", "", "kustomize", dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := res.Err(); err != nil {
-		return nil, err
-	}
-	return []byte(res.Stdout), nil
+	return kustomize(ctx, paths, dir)
 }

@@ -16,7 +16,13 @@ var Update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 // Check compares got with testdata/golden/name of the package under test.
 func Check(t testing.TB, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
+	File(t, filepath.Join("testdata", "golden", name), got)
+}
+
+// File compares got with the file at path (relative to the package under
+// test), or rewrites it with -update.
+func File(t testing.TB, path, got string) {
+	t.Helper()
 	if *Update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,7 @@
 package rules
 
 import (
-	"flag"
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +9,6 @@ import (
 
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/providers/*.expected.yaml from what the default policy sees")
 
 // providerWorkload is what detection reads of a Deployment or DaemonSet.
 type providerWorkload struct {
@@ -86,19 +84,7 @@ func TestProviderFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			text := expectedHeader + string(out)
-			if *update {
-				if err := os.WriteFile(expectedPath, []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(expectedPath)
-			if err != nil {
-				t.Fatalf("%v (write it, or run with -update and review it)", err)
-			}
-			if string(want) != text {
-				t.Errorf("%s differs from what the default policy sees (run with -update and review the diff):\n--- want\n%s--- got\n%s", expectedPath, want, text)
-			}
+			golden.File(t, expectedPath, text)
 		})
 	}
 	expected, _ := filepath.Glob(filepath.Join("testdata", "providers", "*.expected.yaml"))
