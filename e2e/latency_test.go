@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
@@ -98,13 +102,111 @@ func TestDryRunLatency(t *testing.T) {
 
 // apiServerPerCall compares kube-apiserver's own measure of one webhook call
 // (apiserver_admission_webhook_admission_duration_seconds, mean of the CREATE
-// admissions) for our webhook and for a fixed-patch webhook: an HTTPS server
-// on the same machine that decodes the review and answers with its uid and a
-// fixed patch, registered for control planes in a namespace of its own with
-// the same CEL matchConditions as ours.
+// admissions) for our webhook and, in the same run, for two reference
+// webhooks: HTTPS servers on the same machine that decode the review with
+// encoding/json into k8s.io/api types and answer with its uid, each
+// registered for control planes in a namespace of its own with the same CEL
+// matchConditions as ours.
+//
+//   - fixed-patch answers with a one-operation patch (a label);
+//   - same-response answers with the response our webhook gives for this
+//     object (the same patch, warnings and audit annotations), fetched from
+//     it once: the API server then applies and records the same response
+//     for both, so the ratio is the webhook server's own work.
+//
+// The three alternate request by request.
 func apiServerPerCall(t *testing.T, dyn dynamic.Interface, cp *unstructured.Unstructured, ours string) {
-	const fixedName = "fixed-patch.bench.hcp-ingress.io"
-	fixed := newNamespace(t, env.Management, "e2e-latency-fixed", map[string]string{skipLabel: "true", "hcp-ingress-bench": "fixed"})
+	matchConditions := ourMatchConditions(t)
+	var review admissionv1.AdmissionReview
+	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
+	review.Request = &admissionv1.AdmissionRequest{UID: "capture", Operation: admissionv1.Create, Namespace: ours}
+	review.Request.Object.Raw = mustJSON(t, cp.Object)
+	oursResponse := postReview(t, env.Webhook.URL+"/mutate-controlplane", env.Webhook.CABundle, review)
+	if len(oursResponse.Patch) == 0 || len(oursResponse.Warnings) == 0 {
+		t.Fatalf("our webhook's response has no patch or no warnings: %+v", oursResponse)
+	}
+	jsonPatch := admissionv1.PatchTypeJSONPatch
+	fixed := referenceWebhook(t, "fixed-patch", matchConditions, admissionv1.AdmissionResponse{
+		Allowed: true, Patch: []byte(`[{"op":"add","path":"/metadata/labels","value":{"hcp-ingress-bench":"patched"}}]`),
+		PatchType: &jsonPatch,
+	})
+	same := referenceWebhook(t, "same-response", matchConditions, *oursResponse)
+
+	dryRunAll := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	create := func(ns string) error {
+		obj := cp.DeepCopy()
+		obj.SetNamespace(ns)
+		_, err := dyn.Resource(controlPlaneGVR).Namespace(ns).Create(context.Background(), obj, dryRunAll)
+		return err
+	}
+	metrics := apiServerMetrics(t)
+	// A new configuration reaches the API server's webhook cache a moment
+	// after it is stored.
+	for _, ref := range []reference{fixed, same} {
+		eventually(t, "the "+ref.name+" webhook is called", func() string {
+			if err := create(ref.namespace); err != nil {
+				return err.Error()
+			}
+			if d := webhookDurations(t, metrics(), ref.webhook); d[ref.webhook].count == 0 {
+				return "not called yet"
+			}
+			return ""
+		})
+	}
+	webhooks := []reference{{"ours", "controlplane.hcp-ingress.io", ours}, fixed, same}
+	names := make([]string, len(webhooks))
+	for i, w := range webhooks {
+		names[i] = w.webhook
+	}
+	// One call of each webhook per round, in a shuffled order, then one
+	// scrape: the difference of the histogram's sum is the duration of that
+	// one call, so medians can be taken, which the mean of the histogram
+	// alone would not give (a stray pause of the shared machine moves a mean
+	// of 200 by a few percent).
+	const rounds = 200
+	samples := make([][]float64, len(webhooks))
+	previous := webhookDurations(t, metrics(), names...)
+	order := []int{0, 1, 2}
+	for round := range rounds {
+		rand.New(rand.NewPCG(uint64(round), 7)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, i := range order {
+			if err := create(webhooks[i].namespace); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now := webhookDurations(t, metrics(), names...)
+		for i, name := range names {
+			if now[name].count != previous[name].count+1 {
+				t.Fatalf("webhook %s: %v calls in a round, want 1", name, now[name].count-previous[name].count)
+			}
+			samples[i] = append(samples[i], now[name].sum-previous[name].sum)
+		}
+		previous = now
+	}
+	med, mean := make([]float64, len(webhooks)), make([]float64, len(webhooks))
+	for i := range webhooks {
+		slices.Sort(samples[i])
+		med[i] = samples[i][len(samples[i])/2]
+		for _, d := range samples[i] {
+			mean[i] += d / float64(len(samples[i]))
+		}
+	}
+	for i, w := range webhooks[1:] {
+		t.Logf("latency apiserver per webhook call (apiserver_admission_webhook_admission_duration_seconds, %d CREATEs each): ours median %.0fµs mean %.0fµs, %s median %.0fµs mean %.0fµs, ratio of medians %.3f, of means %.3f",
+			rounds, med[0]*1e6, mean[0]*1e6, w.name, med[i+1]*1e6, mean[i+1]*1e6, med[0]/med[i+1], mean[0]/mean[i+1])
+	}
+}
+
+// reference is a reference webhook of apiServerPerCall.
+type reference struct{ name, webhook, namespace string }
+
+// referenceWebhook serves response (with each request's uid) over HTTPS on
+// 127.0.0.1 and registers it for CREATEs of control planes in a new
+// namespace, which our webhook's configuration excludes.
+func referenceWebhook(t *testing.T, name, matchConditions string, response admissionv1.AdmissionResponse) reference {
+	t.Helper()
+	ref := reference{name: name, webhook: name + ".bench.hcp-ingress.io"}
+	ref.namespace = newNamespace(t, env.Management, "e2e-latency-"+name, map[string]string{skipLabel: "true", "hcp-ingress-bench": name})
 	dir := t.TempDir()
 	ca, err := certs.NewServingDir(dir, []string{"127.0.0.1"})
 	if err != nil {
@@ -118,16 +220,15 @@ func apiServerPerCall(t *testing.T, dyn dynamic.Interface, cp *unstructured.Unst
 	if err != nil {
 		t.Fatal(err)
 	}
-	patch := []byte(`[{"op":"add","path":"/metadata/labels","value":{"hcp-ingress-bench":"patched"}}]`)
-	jsonPatch := admissionv1.PatchTypeJSONPatch
 	server := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var review admissionv1.AdmissionReview
 		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
 			http.Error(w, "bad review", http.StatusBadRequest)
 			return
 		}
-		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: patch, PatchType: &jsonPatch}
-		review.Request = nil
+		answer := response
+		answer.UID = review.Request.UID
+		review.Response, review.Request = &answer, nil
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(review)
 	})}
@@ -137,7 +238,7 @@ func apiServerPerCall(t *testing.T, dyn dynamic.Interface, cp *unstructured.Unst
 	config := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
 metadata:
-  name: hcp-ingress-bench-fixed-patch
+  name: hcp-ingress-bench-%s
 webhooks:
   - name: %s
     clientConfig:
@@ -150,52 +251,37 @@ webhooks:
         resources: ["k0smotroncontrolplanes"]
     namespaceSelector:
       matchLabels:
-        hcp-ingress-bench: fixed
+        hcp-ingress-bench: %s
     matchConditions: %s
     sideEffects: None
     admissionReviewVersions: ["v1"]
     failurePolicy: Fail
     timeoutSeconds: 10
-`, fixedName, listener.Addr().String(), base64.StdEncoding.EncodeToString(ca.CertPEM), ourMatchConditions(t))
+`, name, ref.webhook, listener.Addr().String(), base64.StdEncoding.EncodeToString(ca.CertPEM), name, matchConditions)
 	mustKubectl(t, env.Management, config, "apply", "-f", "-")
 	t.Cleanup(func() {
-		cleanupKubectl(t, env.Management, "delete", "mutatingwebhookconfiguration", "hcp-ingress-bench-fixed-patch", "--ignore-not-found")
+		cleanupKubectl(t, env.Management, "delete", "mutatingwebhookconfiguration", "hcp-ingress-bench-"+name, "--ignore-not-found")
 	})
-	fixedCP := cp.DeepCopy()
-	fixedCP.SetNamespace(fixed)
-	dryRunAll := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	create := func(ns string, obj *unstructured.Unstructured) error {
-		_, err := dyn.Resource(controlPlaneGVR).Namespace(ns).Create(context.Background(), obj.DeepCopy(), dryRunAll)
-		return err
+	return ref
+}
+
+// postReview sends review to url (served with a certificate signed by caPEM)
+// and returns the response.
+func postReview(t *testing.T, url string, caPEM []byte, review admissionv1.AdmissionReview) *admissionv1.AdmissionResponse {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Post(url, "application/json", bytes.NewReader(mustJSON(t, review)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The new configuration reaches the API server's webhook cache a moment
-	// after it is stored.
-	eventually(t, "the fixed-patch webhook is called", func() string {
-		if err := create(fixed, fixedCP); err != nil {
-			return err.Error()
-		}
-		if sum, _ := webhookDuration(t, fixedName); sum == 0 {
-			return "not called yet"
-		}
-		return ""
-	})
-	oursName := "controlplane.hcp-ingress.io"
-	sumOurs0, nOurs0 := webhookDuration(t, oursName)
-	sumFixed0, nFixed0 := webhookDuration(t, fixedName)
-	for range 200 {
-		if err := create(ours, cp); err != nil {
-			t.Fatal(err)
-		}
-		if err := create(fixed, fixedCP); err != nil {
-			t.Fatal(err)
-		}
+	defer resp.Body.Close()
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil {
+		t.Fatalf("%s: %s: response %+v, %v", url, resp.Status, out, err)
 	}
-	sumOurs, nOurs := webhookDuration(t, oursName)
-	sumFixed, nFixed := webhookDuration(t, fixedName)
-	meanOurs := (sumOurs - sumOurs0) / (nOurs - nOurs0)
-	meanFixed := (sumFixed - sumFixed0) / (nFixed - nFixed0)
-	t.Logf("latency apiserver per webhook call (apiserver_admission_webhook_admission_duration_seconds, mean of %v CREATEs): ours %.0fµs, fixed-patch %.0fµs, ratio %.3f",
-		nOurs-nOurs0, meanOurs*1e6, meanFixed*1e6, meanOurs/meanFixed)
+	return out.Response
 }
 
 // ourMatchConditions returns, as JSON, the CEL matchConditions of our
@@ -223,33 +309,70 @@ func ourMatchConditions(t *testing.T) string {
 	return ""
 }
 
-// webhookDuration returns sum and count of kube-apiserver's admission
-// duration histogram for one webhook's CREATE admissions.
-func webhookDuration(t *testing.T, name string) (sum, count float64) {
+// apiServerMetrics returns a function that scrapes kube-apiserver's
+// /metrics.
+func apiServerMetrics(t *testing.T) func() []byte {
 	t.Helper()
-	raw := mustKubectl(t, env.Management, "", "get", "--raw", "/metrics").Stdout
-	for _, line := range strings.Split(raw, "\n") {
-		if !strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_") ||
-			!strings.Contains(line, `name="`+name+`"`) || !strings.Contains(line, `operation="CREATE"`) {
+	client, err := kubernetes.NewForConfig(env.Management.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() []byte {
+		raw, err := client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+}
+
+// histogram is the sum and count of one webhook's CREATE admission
+// durations.
+type histogram struct{ sum, count float64 }
+
+// webhookDurations reads kube-apiserver's admission duration histogram
+// (apiserver_admission_webhook_admission_duration_seconds) of the CREATE
+// admissions of the named webhooks from a scrape.
+func webhookDurations(t *testing.T, scrape []byte, names ...string) map[string]histogram {
+	t.Helper()
+	out := make(map[string]histogram, len(names))
+	for line := range strings.SplitSeq(string(scrape), "\n") {
+		if !strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_") || !strings.Contains(line, `operation="CREATE"`) {
 			continue
 		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			t.Fatalf("apiserver metrics line %q: %v", line, err)
-		}
-		switch {
-		case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_sum"):
-			sum += v
-		case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_count"):
-			count += v
+		for _, name := range names {
+			if !strings.Contains(line, `name="`+name+`"`) {
+				continue
+			}
+			fields := strings.Fields(line)
+			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			if err != nil {
+				t.Fatalf("apiserver metrics line %q: %v", line, err)
+			}
+			h := out[name]
+			switch {
+			case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_sum"):
+				h.sum += v
+			case strings.HasPrefix(line, "apiserver_admission_webhook_admission_duration_seconds_count"):
+				h.count += v
+			}
+			out[name] = h
 		}
 	}
-	return sum, count
+	return out
 }
 
 func median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

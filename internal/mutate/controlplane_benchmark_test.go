@@ -164,3 +164,26 @@ func policyWithClassRules(tb testing.TB, n int) *rules.Policy {
 	}
 	return p
 }
+
+// BenchmarkControlPlaneEngine is the engine alone on the ~10 KB control
+// plane, its class confirmed by an IngressClass: decode (spec.k0sConfig and
+// the rest it does not read skipped in the same pass), resolve, patch,
+// warnings, audit annotations.
+func BenchmarkControlPlaneEngine(b *testing.B) {
+	review := decodeReview(b, admissionRequestBody(b, largeControlPlane(b)))
+	in := Input{
+		Object:    review.Request.Object.Raw,
+		Operation: "CREATE",
+		Namespace: review.Request.Namespace,
+		Policy:    rules.Default(),
+		Classes:   rules.NewStaticClasses(rules.IngressClass{Name: "haproxy", Controller: "haproxy.org/ingress-controller/haproxy"}),
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in.Object)))
+	defer measureCPU(b)()
+	for b.Loop() {
+		if _, err := ControlPlane(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

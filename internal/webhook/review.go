@@ -24,6 +24,9 @@ import (
 const (
 	reviewMaxBytes    = 7 << 20
 	reviewReadTimeout = 10 * time.Second
+	// reviewPreallocBytes bounds what a Content-Length alone can make the
+	// server allocate before the bytes arrive (see readBody).
+	reviewPreallocBytes = 64 << 10
 )
 
 // ReviewHandler serves one admission path with a single decode per request.
@@ -65,7 +68,7 @@ func (h *ReviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The server's ReadHeaderTimeout bounds the headers; this bounds the body.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -109,6 +112,26 @@ func (h *ReviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		h.Log.Error(err, "writing the admission response", "uid", req.UID)
 	}
+}
+
+// readBody reads the whole body, at most limit bytes. A body whose
+// Content-Length is at most reviewPreallocBytes (the API server always sends
+// one; net/http ends such a body at its length) is read into one buffer of
+// that size: io.ReadAll grows its buffer from 512 bytes, five copies for a
+// 10 KB control plane, and that growth was 3% of the server's CPU in a
+// profile of BenchmarkServer. Larger bodies grow as bytes arrive, so that a
+// client announcing megabytes it never sends cannot make the server allocate
+// them.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength <= 0 || r.ContentLength > min(limit, reviewPreallocBytes) {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // handle runs the handler; a panic becomes an error response (the

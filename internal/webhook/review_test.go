@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,38 @@ func TestReviewHandlerCutsOffATrickledBody(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Fatalf("the trickling client held the connection for %s; the deadline is 300ms", elapsed)
+	}
+}
+
+// TestReviewBodyIsNotAllocatedFromContentLengthAlone: a client that announces
+// the largest body allowed and sends two bytes makes the server allocate
+// about what arrived, not what was announced.
+func TestReviewBodyIsNotAllocatedFromContentLengthAlone(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, PathControlPlane, strings.NewReader("{}"))
+	r.ContentLength = reviewMaxBytes
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > reviewPreallocBytes {
+		t.Fatalf("reading a 2-byte body announced as %d bytes allocated %d bytes", reviewMaxBytes, allocated)
+	}
+}
+
+// TestReviewBodyOfContentLength reads a body of exactly its Content-Length
+// into one buffer, and a body shorter than announced is an error.
+func TestReviewBodyOfContentLength(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, PathControlPlane, strings.NewReader(`{"request":{}}`))
+	body, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes)
+	if err != nil || string(body) != `{"request":{}}` || cap(body) != len(body) {
+		t.Fatalf("readBody = %q (cap %d), %v", body, cap(body), err)
+	}
+	r = httptest.NewRequest(http.MethodPost, PathControlPlane, strings.NewReader(`{}`))
+	r.ContentLength = 10
+	if _, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes); err == nil {
+		t.Fatal("a body shorter than its Content-Length was read without error")
 	}
 }

@@ -43,8 +43,15 @@ func BenchmarkServer(b *testing.B) {
 	s := startServer(b, "ccm:\n  apiServer:\n    host: api.bench.example.com\n    port: 443\n")
 	inputs := []benchInput{
 		{PathControlPlane, reviewBody(b, yamlFileAsJSON(b, "../mutate/testdata/k0smotroncontrolplane-large.yaml"))},
-		{PathWorkload, reviewBody(b, yamlFileAsJSON(b, "../../examples/workloads/openstack-ccm-daemonset.yaml"))},
-		{PathWorkload, reviewBody(b, yamlFileAsJSON(b, "../../examples/workloads/cluster-autoscaler.yaml"))},
+		// Both in kube-system, as in a cluster: the CCM gets its variables,
+		// the autoscaler is read and left alone.
+		{PathWorkload, reviewBodyIn(b, "kube-system", yamlFileAsJSON(b, "../../examples/workloads/openstack-ccm-daemonset.yaml"))},
+		{PathWorkload, reviewBodyIn(b, "kube-system", yamlFileAsJSON(b, "../../examples/workloads/cluster-autoscaler.yaml"))},
+	}
+	for _, in := range inputs {
+		if resp := s.admit(b, in.path, in.body); !resp.Allowed || (in.path == PathControlPlane || bytes.Contains(in.body, []byte("openstack"))) != (len(resp.Patch) > 0) {
+			b.Fatalf("%s: unexpected response: allowed %v, patch %s, warnings %q", in.path, resp.Allowed, resp.Patch, resp.Warnings)
+		}
 	}
 	canned := s.admitRaw(b, s.base+inputs[0].path, inputs[0].body)
 

@@ -111,7 +111,13 @@ func startServer(t testing.TB, policyExtra string) *runningServer {
 
 func reviewBody(t testing.TB, object string) []byte {
 	t.Helper()
-	req := request(admissionv1.Create, "tenants", object).AdmissionRequest
+	return reviewBodyIn(t, "tenants", object)
+}
+
+// reviewBodyIn is a CREATE review of object in namespace.
+func reviewBodyIn(t testing.TB, namespace, object string) []byte {
+	t.Helper()
+	req := request(admissionv1.Create, namespace, object).AdmissionRequest
 	review := admissionv1.AdmissionReview{Request: &req}
 	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
 	body, err := json.Marshal(review)
