@@ -20,6 +20,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
 )
 
 // `helm install` with no values into the API server, then the real webhook
@@ -86,7 +88,10 @@ func installAndServe(t *testing.T, ns, values string) {
 			t.Skipf("needs serve %s", flag)
 		}
 	}
-	ports := freePorts(t, 3)
+	ports, err := framework.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	args = localArgs(t, rendered, map[string]string{
 		"--bind-address":              "127.0.0.1",
@@ -304,24 +309,6 @@ func allHaveCABundle(configs []*unstructured.Unstructured) bool {
 		}
 	}
 	return true
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var listeners []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range listeners {
-		_ = l.Close()
-	}
-	return ports
 }
 
 func keysOf(m map[string]string) []string {

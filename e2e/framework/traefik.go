@@ -113,7 +113,7 @@ func StartTraefik(ctx context.Context, paths Paths, o TraefikOptions) (*Traefik,
 	if err := os.WriteFile(caFile, o.Cluster.Config.CAData, 0o644); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func StartWebhook(ctx context.Context, paths Paths, o WebhookOptions) (*Webhook,
 		}
 		caBundle = ca.CertPEM
 	}
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,8 @@ func (w *Webhook) dialTLS(roots *x509.CertPool) error {
 
 // freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
 // released before the webhook binds them; nothing else here races for them.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n ports on 127.0.0.1 that were free a moment ago.
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var listeners []net.Listener
 	defer func() {
@@ -226,15 +227,17 @@ func (w *Webhook) PID() int {
 
 // PeakRSS is the process's peak resident set size (VmHWM), in bytes.
 func (w *Webhook) PeakRSS() (int64, error) {
-	return procStatus(w.PID(), "VmHWM:")
+	return ProcStatus(w.PID(), "VmHWM:")
 }
 
 // RSS is the process's resident set size now (VmRSS), in bytes.
 func (w *Webhook) RSS() (int64, error) {
-	return procStatus(w.PID(), "VmRSS:")
+	return ProcStatus(w.PID(), "VmRSS:")
 }
 
-func procStatus(pid int, field string) (int64, error) {
+// ProcStatus reads a size field of /proc/<pid>/status (VmRSS:, VmHWM:,
+// RssAnon:, RssFile:, ...), in bytes.
+func ProcStatus(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0, err
