@@ -218,4 +218,3 @@ func memoryOf(t *testing.T, pid int) memory {
 	}
 	return m
 }
-
