@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/controlplanes"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
@@ -27,31 +28,88 @@ var errClassesSyncing = errors.New("the IngressClass view has not synced yet")
 // IngressClassCache serves IngressClasses from the manager's cache. It is a
 // manager.Runnable that starts the informer with the server and records when
 // it has synced; until then View reports errClassesSyncing.
+//
+// Admissions read an immutable index (rules.StaticClasses: a map by name and
+// the default class), rebuilt from the informer's events the first time it
+// is read after a change. A lookup is a map read: no cache Get with its deep
+// copy, and no List and sort of every class to find the default, per
+// request; a burst of events (the initial list) costs one rebuild.
 type IngressClassCache struct {
 	cache  cache.Cache
 	synced atomic.Bool
 	err    atomic.Pointer[error]
+
+	mu      sync.Mutex
+	classes map[string]rules.IngressClass // by name, as the events left them
+	dirty   atomic.Bool                   // classes changed since view was built
+	view    atomic.Pointer[rules.StaticClasses]
 }
 
 // NewIngressClassCache returns a view over c; add it to the manager.
 func NewIngressClassCache(c cache.Cache) *IngressClassCache {
-	return &IngressClassCache{cache: c}
+	return &IngressClassCache{cache: c, classes: map[string]rules.IngressClass{}}
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every
 // replica resolves classes.
 func (c *IngressClassCache) NeedLeaderElection() bool { return false }
 
-// Start implements manager.Runnable: it starts the informer and waits for it
-// to sync.
+// Start implements manager.Runnable: it starts the informer, follows its
+// events and waits for it to sync.
 func (c *IngressClassCache) Start(ctx context.Context) error {
-	if _, err := c.cache.GetInformer(ctx, &networkingv1.IngressClass{}); err != nil {
+	fail := func(err error) error {
 		err = fmt.Errorf("watching IngressClasses: %w", err)
 		c.err.Store(&err)
 		return err
 	}
+	informer, err := c.cache.GetInformer(ctx, &networkingv1.IngressClass{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fail(err)
+	}
+	handler, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.set(obj) },
+		UpdateFunc: func(_, obj any) { c.set(obj) },
+		DeleteFunc: func(obj any) {
+			if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if ic, ok := obj.(*networkingv1.IngressClass); ok {
+				c.mu.Lock()
+				delete(c.classes, ic.Name)
+				c.dirty.Store(true)
+				c.mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	// Synced once the informer has listed every class and the handler has
+	// seen each of them (test fakes register no handler: their informer's
+	// word is taken).
+	synced := informer.HasSynced
+	if handler != nil {
+		synced = handler.HasSynced
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), synced) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fail(errors.New("the informer did not sync"))
+	}
 	c.synced.Store(true)
 	return nil
+}
+
+func (c *IngressClassCache) set(obj any) {
+	ic, ok := obj.(*networkingv1.IngressClass)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	c.classes[ic.Name] = rules.IngressClassOf(ic)
+	c.dirty.Store(true)
+	c.mu.Unlock()
 }
 
 // Synced is the readiness check.
@@ -67,8 +125,8 @@ func (c *IngressClassCache) Synced() error {
 
 // View returns the classes as rules.IngressClasses. Without a cluster (c is
 // nil) it returns nil, nil: classes cannot be read and are guessed, with a
-// warning. With a cluster it never returns a view before the cache has
-// synced: an unsynced cache would turn every class into "not found".
+// warning. With a cluster it never returns a view before the informer has
+// synced: an unsynced view would turn every class into "not found".
 func (c *IngressClassCache) View() (rules.IngressClasses, error) {
 	if c == nil {
 		return nil, nil
@@ -76,37 +134,15 @@ func (c *IngressClassCache) View() (rules.IngressClasses, error) {
 	if err := c.Synced(); err != nil {
 		return nil, err
 	}
-	return ingressClassView{c.cache}, nil
-}
-
-type ingressClassView struct {
-	reader client.Reader
-}
-
-func (v ingressClassView) IngressClass(name string) (rules.IngressClass, bool) {
-	var ic networkingv1.IngressClass
-	if err := v.reader.Get(context.Background(), types.NamespacedName{Name: name}, &ic); err != nil {
-		return rules.IngressClass{}, false
-	}
-	return rules.IngressClassOf(&ic), true
-}
-
-func (v ingressClassView) DefaultIngressClass() (rules.IngressClass, bool) {
-	var all networkingv1.IngressClassList
-	if err := v.reader.List(context.Background(), &all, client.UnsafeDisableDeepCopy); err != nil {
-		return rules.IngressClass{}, false
-	}
-	var defaults []*networkingv1.IngressClass
-	for i := range all.Items {
-		if all.Items[i].Annotations[rules.IsDefaultClassAnnotation] == "true" {
-			defaults = append(defaults, &all.Items[i])
+	if c.dirty.Load() || c.view.Load() == nil {
+		c.mu.Lock()
+		if c.dirty.Load() || c.view.Load() == nil {
+			c.view.Store(rules.NewStaticClasses(slices.Collect(maps.Values(c.classes))...))
+			c.dirty.Store(false)
 		}
+		c.mu.Unlock()
 	}
-	if len(defaults) == 0 {
-		return rules.IngressClass{}, false
-	}
-	sort.Slice(defaults, func(i, j int) bool { return defaults[i].Name < defaults[j].Name })
-	return rules.IngressClassOf(defaults[0]), true
+	return c.view.Load(), nil
 }
 
 // ControlPlaneCache finds control planes in the manager's cache, through the

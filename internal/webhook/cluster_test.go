@@ -3,14 +3,15 @@ package webhook
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
-	admissionv1 "k8s.io/api/admission/v1"
-
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/mutate"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -93,5 +94,81 @@ func TestControlPlaneIsLookedUpOnlyForACCMTarget(t *testing.T) {
 				t.Fatalf("%d control-plane lookups, want %d", lookup.calls, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestIngressClassViewFollowsEvents: the view admissions read is rebuilt
+// from the informer's events, a view already handed out never changes, and
+// the default class is the lexically smallest of the defaults.
+func TestIngressClassViewFollowsEvents(t *testing.T) {
+	informers := &informertest.FakeInformers{}
+	informer, err := informers.FakeInformerFor(t.Context(), &networkingv1.IngressClass{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	informer.Synced = true
+	c := NewIngressClassCache(informers)
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	class := func(name, controller string, isDefault bool) *networkingv1.IngressClass {
+		ic := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.IngressClassSpec{Controller: controller}}
+		if isDefault {
+			ic.Annotations = map[string]string{rules.IsDefaultClassAnnotation: "true"}
+		}
+		return ic
+	}
+	view := func() rules.IngressClasses {
+		t.Helper()
+		v, err := c.View()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	controllerOf := func(v rules.IngressClasses, name string) string {
+		ic, ok := v.IngressClass(name)
+		if !ok {
+			return "(none)"
+		}
+		return ic.Controller
+	}
+	defaultOf := func(v rules.IngressClasses) string {
+		ic, ok := v.DefaultIngressClass()
+		if !ok {
+			return "(none)"
+		}
+		return ic.Name
+	}
+
+	empty := view()
+	informer.Add(class("haproxy", "haproxy.org/ingress-controller/haproxy", false))
+	informer.Add(class("b", "example.com/b", true))
+	informer.Add(class("a", "example.com/a", true))
+	v := view()
+	if got := controllerOf(v, "haproxy"); got != "haproxy.org/ingress-controller/haproxy" {
+		t.Errorf("haproxy: controller %q", got)
+	}
+	if got := defaultOf(v); got != "a" {
+		t.Errorf("default class %q, want a (the smallest of the defaults)", got)
+	}
+	if got := controllerOf(empty, "haproxy"); got != "(none)" {
+		t.Errorf("a view handed out before the class was added changed: haproxy has controller %q", got)
+	}
+
+	informer.Update(class("haproxy", "haproxy.org/ingress-controller/haproxy", false), class("haproxy", "haproxy-ingress.github.io/controller", false))
+	informer.Delete(class("a", "example.com/a", true))
+	v2 := view()
+	if got := controllerOf(v2, "haproxy"); got != "haproxy-ingress.github.io/controller" {
+		t.Errorf("after the update: haproxy has controller %q", got)
+	}
+	if got := defaultOf(v2); got != "b" {
+		t.Errorf("after deleting a: default class %q, want b", got)
+	}
+	if got := controllerOf(v, "haproxy"); got != "haproxy.org/ingress-controller/haproxy" {
+		t.Errorf("a view handed out before the update changed: haproxy has controller %q", got)
+	}
+	if view() != v2 {
+		t.Error("the view was rebuilt although nothing changed")
 	}
 }
