@@ -100,7 +100,7 @@ func ControlPlane(in Input) (Result, error) {
 	if in.passesUnread() {
 		return out, nil
 	}
-	obj, err := decodeControlPlane(in.Object)
+	obj, err := in.Decoded.controlPlaneOr(in.Object)
 	if err != nil {
 		return out, err
 	}

@@ -37,6 +37,59 @@ var decodeOptions = json.JoinOptions(
 	jsontext.AllowInvalidUTF8(false),
 )
 
+// Decoded is an object read by the engine's decoder inside the caller's
+// pass over a larger document: the webhook decodes its AdmissionReview and
+// the object in it in one pass, so the object's bytes (~10 KB for a control
+// plane) are read once per request instead of once to find where the object
+// ends and again to decode it. Give it to the engine as Input.Decoded.
+//
+// A nil Decoded (the document had no such member, or it was null) makes the
+// engine read Input.Object as usual. When decoding the document fails, the
+// caller should admit from the raw bytes instead, so that the error names
+// the object's own field path.
+type Decoded struct {
+	controlPlane *controlPlaneObject
+	workload     *workloadObject
+}
+
+// DecodeOptionsFor returns the options to read a document holding a
+// *Decoded of target's objects with (json.Unmarshal(data, v, options)): the
+// engine's own, so that the object is read exactly as decodeObject reads it
+// (duplicate names and invalid UTF-8 are errors, names match
+// case-sensitively), and the reader of a Decoded. Built once per target.
+func DecodeOptionsFor(target Target) json.Options {
+	return decodedOptions[target]
+}
+
+var decodedOptions = map[Target]json.Options{
+	TargetControlPlane: json.JoinOptions(decodeOptions, json.WithUnmarshalers(json.UnmarshalFromFunc(
+		func(dec *jsontext.Decoder, d *Decoded) error {
+			d.controlPlane = new(controlPlaneObject)
+			return json.UnmarshalDecode(dec, d.controlPlane)
+		}))),
+	TargetWorkload: json.JoinOptions(decodeOptions, json.WithUnmarshalers(json.UnmarshalFromFunc(
+		func(dec *jsontext.Decoder, d *Decoded) error {
+			d.workload = new(workloadObject)
+			return json.UnmarshalDecode(dec, d.workload)
+		}))),
+}
+
+// controlPlaneOr is the decoded control plane, or raw decoded now.
+func (d *Decoded) controlPlaneOr(raw []byte) (*controlPlaneObject, error) {
+	if d != nil && d.controlPlane != nil {
+		return d.controlPlane, nil
+	}
+	return decodeControlPlane(raw)
+}
+
+// workloadOr is the decoded workload, or raw decoded now.
+func (d *Decoded) workloadOr(raw []byte) (*workloadObject, error) {
+	if d != nil && d.workload != nil {
+		return d.workload, nil
+	}
+	return decodeWorkload(raw)
+}
+
 // decodeObject reads a whole object into a new T.
 func decodeObject[T any](data []byte) (*T, error) {
 	obj := new(T)

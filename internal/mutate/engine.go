@@ -39,6 +39,10 @@ const (
 type Input struct {
 	// Object is the raw JSON of the object as admitted.
 	Object []byte
+	// Decoded, when set, is Object already read by the engine's decoder in
+	// the caller's pass over the document that holds it (the webhook's
+	// AdmissionReview); the engine then does not read Object again.
+	Decoded *Decoded
 	// Operation is the admission operation, CREATE or UPDATE.
 	Operation string
 	// Namespace is the object's namespace ("default" offline when unset).

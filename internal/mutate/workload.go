@@ -134,7 +134,7 @@ func Workload(in Input) (Result, error) {
 	if in.passesUnread() {
 		return res, nil
 	}
-	obj, err := decodeWorkload(in.Object)
+	obj, err := in.Decoded.workloadOr(in.Object)
 	if err != nil {
 		return res, err
 	}

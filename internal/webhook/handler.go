@@ -60,6 +60,15 @@ func withControlPlaneFromPath(ctx context.Context, r *http.Request) context.Cont
 
 // Handle implements admission.Handler.
 func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.Response {
+	return a.handleDecoded(ctx, req, nil)
+}
+
+func (a *Admitter) target() mutate.Target { return a.Target }
+
+// handleDecoded admits req; obj, when not nil, is req's object as the
+// engine's decoder read it in the review's own pass (ReviewHandler), which
+// the engine then does not read again.
+func (a *Admitter) handleDecoded(ctx context.Context, req admission.Request, obj *mutate.Decoded) admission.Response {
 	// Fast exits first: nothing below is worth doing for these.
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
@@ -73,6 +82,7 @@ func (a *Admitter) Handle(ctx context.Context, req admission.Request) admission.
 	}
 	in := mutate.Input{
 		Object:    req.Object.Raw,
+		Decoded:   obj,
 		Operation: string(req.Operation),
 		Namespace: req.Namespace,
 		Policy:    state.Policy,

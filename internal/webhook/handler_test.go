@@ -47,7 +47,7 @@ func withOldObject(req admission.Request, old string) admission.Request {
 	return req
 }
 
-func storeWith(t *testing.T, p *rules.Policy) *PolicyStore {
+func storeWith(t testing.TB, p *rules.Policy) *PolicyStore {
 	t.Helper()
 	s := NewPolicyStore(NewMetrics(nil))
 	if p != nil {

@@ -50,6 +50,15 @@ func TestReviewHandler(t *testing.T) {
 				}
 			},
 		},
+		"an object with a duplicate key is read again from its raw bytes, and the warning names the key's path": {
+			handler: admitter, body: string(reviewBody(t, strings.Replace(haproxyControlPlane, `"className": "haproxy"`, `"className": "haproxy", "className": "nginx"`, 1))),
+			wantCode: http.StatusOK,
+			check: func(t *testing.T, resp *admissionv1.AdmissionResponse) {
+				if !resp.Allowed || len(resp.Patch) > 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `spec.ingress: duplicate key "className"`) {
+					t.Fatalf("response = allowed %v patch %s warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
+				}
+			},
+		},
 		"a body that is not JSON is a bad request":    {handler: admitter, body: "{", wantCode: http.StatusBadRequest},
 		"a review without a request is a bad request": {handler: admitter, body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, wantCode: http.StatusBadRequest},
 		"a GET is not an admission review":            {handler: admitter, method: http.MethodGet, wantCode: http.StatusMethodNotAllowed},
@@ -152,5 +161,43 @@ func TestReviewBodyOfContentLength(t *testing.T) {
 	r.ContentLength = 10
 	if _, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes); err == nil {
 		t.Fatal("a body shorter than its Content-Length was read without error")
+	}
+}
+
+// recordingAdmitter records what the ReviewHandler gave the engine.
+type recordingAdmitter struct {
+	*Admitter
+	decoded *mutate.Decoded
+	raw     []byte
+}
+
+func (r *recordingAdmitter) handleDecoded(ctx context.Context, req admission.Request, obj *mutate.Decoded) admission.Response {
+	r.decoded, r.raw = obj, req.Object.Raw
+	return r.Admitter.handleDecoded(ctx, req, obj)
+}
+
+// TestReviewHandlerReadsTheObjectOnce: the engine gets the object as read in
+// the review's own pass, not its raw bytes to read again; an object that pass
+// cannot read reaches the engine as raw bytes.
+func TestReviewHandlerReadsTheObjectOnce(t *testing.T) {
+	for name, tc := range map[string]struct {
+		object  string
+		onePass bool
+	}{
+		"a control plane":                 {haproxyControlPlane, true},
+		"a control plane with a dup. key": {strings.Replace(haproxyControlPlane, `"className": "haproxy"`, `"className": "haproxy", "className": "nginx"`, 1), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &recordingAdmitter{Admitter: &Admitter{Target: mutate.TargetControlPlane, Policies: storeWith(t, rules.Default()), Classes: func() (rules.IngressClasses, error) { return nil, nil }}}
+			h := &ReviewHandler{Handler: r, Log: logr.Discard()}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, PathControlPlane, bytes.NewReader(reviewBody(t, tc.object))))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if (r.decoded != nil) != tc.onePass || (len(r.raw) == 0) != tc.onePass {
+				t.Fatalf("decoded in the review's pass: %v, raw bytes: %d; want one pass: %v", r.decoded != nil, len(r.raw), tc.onePass)
+			}
+		})
 	}
 }
