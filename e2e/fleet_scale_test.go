@@ -30,9 +30,7 @@ const scaleControlPlanes = 1000
 // starts, serve's peak RSS against the same serve on an empty cluster, and
 // the API requests serve made per control plane.
 func TestFleetScale(t *testing.T) {
-	if os.Getenv("HCP_BENCH") == "" {
-		t.Skip("a benchmark: run with HCP_BENCH=1 (make bench-fleet)")
-	}
+	requireBench(t, "make bench-fleet")
 	n := scaleControlPlanes
 	if v := os.Getenv("HCP_BENCH_CONTROLPLANES"); v != "" {
 		if _, err := fmt.Sscan(v, &n); err != nil {

@@ -43,6 +43,15 @@ func requireWebhook(t *testing.T) {
 	}
 }
 
+// requireBench skips a measurement unless HCP_BENCH is set, as target
+// (make bench, make bench-fleet) does.
+func requireBench(t *testing.T, target string) {
+	t.Helper()
+	if os.Getenv("HCP_BENCH") == "" {
+		t.Skipf("a benchmark: run with HCP_BENCH=1 (%s)", target)
+	}
+}
+
 // kubectl runs bin/kubectl against cluster c; it fails the test only when
 // kubectl cannot be run at all.
 func kubectl(t *testing.T, c *framework.Cluster, stdin string, args ...string) framework.KubectlResult {

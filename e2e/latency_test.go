@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -40,9 +39,7 @@ import (
 // It is a measurement, not a test: it runs only with HCP_BENCH=1 (make
 // bench) and asserts nothing about time.
 func TestDryRunLatency(t *testing.T) {
-	if os.Getenv("HCP_BENCH") == "" {
-		t.Skip("a benchmark: set HCP_BENCH=1 (make bench)")
-	}
+	requireBench(t, "make bench")
 	requireWebhook(t)
 	with := newNamespace(t, env.Management, "e2e-latency", nil)
 	without := newNamespace(t, env.Management, "e2e-latency-skip", map[string]string{skipLabel: "true"})

@@ -37,9 +37,7 @@ import (
 //
 // A measurement, not a test: it runs only with HCP_BENCH=1 (make bench).
 func TestPeakRSS(t *testing.T) {
-	if os.Getenv("HCP_BENCH") == "" {
-		t.Skip("a benchmark: set HCP_BENCH=1 (make bench)")
-	}
+	requireBench(t, "make bench")
 	const admissions = 30000
 	dir := t.TempDir()
 
