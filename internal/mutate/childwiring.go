@@ -7,7 +7,6 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -77,7 +76,7 @@ func (a *ingressAdmission) wireChild(in Input, meta *objectMeta, spec *clusterSp
 		why = "this update changes spec.manifests and leaves the entry out"
 	}
 	configMap := ChildConfigMapName(meta.Name)
-	if meta.Name == "" || len(validation.IsDNS1123Subdomain(configMap)) > 0 {
+	if meta.Name == "" || !isDNS1123Subdomain(configMap) {
 		a.wiring = "none: no valid ConfigMap name"
 		a.warn("spec.manifests: entry %s not appended (fleet wiring): %q is not a valid ConfigMap name for the control plane's name %q; its child gets no webhook configuration",
 			ChildManifestsEntry, configMap, meta.Name)

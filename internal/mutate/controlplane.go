@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"gomodules.xyz/jsonpatch/v2"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
@@ -24,6 +23,9 @@ const MinIngressK0sVersion = "v1.34.1+k0s.0"
 // accepts both v1.34.1+k0s.0 and the image-tag spelling v1.34.1-k0s.0, and
 // semantic versioning would rank the latter, a "pre-release", below 1.34.1.
 var minIngressVersion = version.MustParseGeneric("1.34.1")
+
+// minIngressComponents are minIngressVersion's numbers, for versionLess.
+var minIngressComponents = minIngressVersion.Components()
 
 // controlPlaneObject is what ControlPlane reads of a K0smotronControlPlane,
 // a K0smotronControlPlaneTemplate or a k0smotron.io Cluster. Everything else
@@ -374,12 +376,12 @@ func (a *ingressAdmission) noRule() {
 func (a *ingressAdmission) checkIngress(spec *clusterSpec, at ingressAt) {
 	specField := strings.TrimSuffix(at.field, ".ingress")
 	if v := spec.Version; v != "" {
-		parsed, err := version.ParseGeneric(v)
+		parsed, ok := parseGenericVersion(v)
 		switch {
-		case err != nil:
+		case !ok:
 			a.warn("%s.version %q could not be checked against %s, the first k0s version that supports %s: it is not a version number",
 				specField, v, MinIngressK0sVersion, at.field)
-		case parsed.LessThan(minIngressVersion):
+		case versionLess(parsed, minIngressComponents):
 			a.warn("%s.version %q is older than %s, the first k0s version that supports %s: k0smotron will not expose this control plane through an Ingress",
 				specField, v, MinIngressK0sVersion, at.field)
 		}
@@ -411,7 +413,7 @@ func (a *ingressAdmission) checkHost(name, host string) {
 	case isIP(host):
 		a.warn("%s %q is an IP address: an Ingress rule needs a DNS host name, and passthrough routes by the TLS server name (SNI)", name, host)
 	default:
-		if len(validation.IsDNS1123Subdomain(host)) > 0 {
+		if !isDNS1123Subdomain(host) {
 			a.warn("%s %q is not a valid DNS host name: an Ingress host is a lowercase RFC 1123 name such as api.example.com", name, host)
 		}
 	}
