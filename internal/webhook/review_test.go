@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -135,16 +136,22 @@ func TestReviewHandlerCutsOffATrickledBody(t *testing.T) {
 // the largest body allowed and sends two bytes makes the server allocate
 // about what arrived, not what was announced.
 func TestReviewBodyIsNotAllocatedFromContentLengthAlone(t *testing.T) {
-	r := httptest.NewRequest(http.MethodPost, PathControlPlane, strings.NewReader("{}"))
-	r.ContentLength = reviewMaxBytes
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes)
-	runtime.ReadMemStats(&after)
-	if err != nil {
-		t.Fatal(err)
+	// The least of five reads, so that another goroutine's allocations in
+	// the same moment cannot fail the test.
+	allocated := uint64(math.MaxUint64)
+	for range 5 {
+		r := httptest.NewRequest(http.MethodPost, PathControlPlane, strings.NewReader("{}"))
+		r.ContentLength = reviewMaxBytes
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := readBody(httptest.NewRecorder(), r, reviewMaxBytes)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocated = min(allocated, after.TotalAlloc-before.TotalAlloc)
 	}
-	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > reviewPreallocBytes {
+	if allocated > reviewPreallocBytes {
 		t.Fatalf("reading a 2-byte body announced as %d bytes allocated %d bytes", reviewMaxBytes, allocated)
 	}
 }
