@@ -3,9 +3,7 @@ package mutate
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -238,7 +236,7 @@ func (a *ingressAdmission) applyRule() {
 	rule := a.res.Rule
 	set := make(map[string]string, len(rule.Annotations))
 	var added, replaced, kept []string
-	for _, key := range slices.Sorted(maps.Keys(rule.Annotations)) {
+	for _, key := range a.res.AnnotationKeys {
 		want := rule.Annotations[key]
 		have, present := current[key]
 		switch {

@@ -46,6 +46,9 @@ type Resolution struct {
 	RuleName string
 	// Rule is nil when Source is FromNone.
 	Rule *PassthroughRule
+	// AnnotationKeys are Rule's annotation keys, sorted when the policy
+	// loaded.
+	AnnotationKeys []string
 	// Notes are warnings produced by resolution itself: a guessed controller,
 	// a default class used, an IngressClass whose controller has no rule.
 	Notes []string

@@ -41,6 +41,13 @@ type namedRule struct {
 	name   string // "ingressClasses/haproxy", "controllers/haproxy.org/ingress-controller"
 	prefix string // the controllers key; "" for an ingressClasses rule
 	rule   *PassthroughRule
+	// annotationKeys are rule.Annotations' keys, sorted once here: the
+	// engine applies and reports them in this order.
+	annotationKeys []string
+}
+
+func newNamedRule(name, prefix string, rule *PassthroughRule) *namedRule {
+	return &namedRule{name: name, prefix: prefix, rule: rule, annotationKeys: slices.Sorted(maps.Keys(rule.Annotations))}
 }
 
 // ClassRuleName and ControllerRuleName name rules in records, metrics and
@@ -73,14 +80,14 @@ func compile(merged, user *Document, source string) (*Policy, field.ErrorList) {
 	// out, and the embedded defaults are shared by every policy.
 	for class, rule := range merged.IngressClasses {
 		rule.Annotations = maps.Clone(rule.Annotations)
-		nr := &namedRule{name: ClassRuleName(class), rule: &rule}
+		nr := newNamedRule(ClassRuleName(class), "", &rule)
 		p.classRules[class] = nr
 		p.ruleSources[nr.name] = ruleSource(func(d *Document) bool { _, ok := d.IngressClasses[class]; return ok })
 	}
 	lengths := make(map[int]bool)
 	for prefix, rule := range merged.Controllers {
 		rule.Annotations = maps.Clone(rule.Annotations)
-		nr := &namedRule{name: ControllerRuleName(prefix), prefix: prefix, rule: &rule}
+		nr := newNamedRule(ControllerRuleName(prefix), prefix, &rule)
 		p.controllerRules[prefix] = nr
 		p.ruleSources[nr.name] = ruleSource(func(d *Document) bool { _, ok := d.Controllers[prefix]; return ok })
 		if prefix != "" {

@@ -56,12 +56,12 @@ func (p *Policy) resolveNamed(class string, classes IngressClasses, notes []stri
 	}
 
 	if nr, ok := p.classRules[class]; ok {
-		res.Source, res.RuleName, res.Rule = FromPolicyClass, nr.name, nr.rule
+		res.use(FromPolicyClass, nr)
 		return res
 	}
 	if found {
 		if nr := p.controllerRule(ic.Controller); nr != nil {
-			res.Source, res.RuleName, res.Rule = FromIngressClass, nr.name, nr.rule
+			res.use(FromIngressClass, nr)
 			return res
 		}
 		if ic.Controller == "" {
@@ -73,7 +73,8 @@ func (p *Policy) resolveNamed(class string, classes IngressClasses, notes []stri
 		return res
 	}
 	if nr, ok := p.guesses[class]; ok {
-		res.Source, res.RuleName, res.Rule, res.Controller = FromGuess, nr.name, nr.rule, nr.prefix
+		res.use(FromGuess, nr)
+		res.Controller = nr.prefix
 		why := fmt.Sprintf("no IngressClass %q was found", class)
 		if classes == nil {
 			why = "IngressClass objects could not be read"
@@ -150,3 +151,8 @@ func (p *Policy) ForeignAnnotations(res Resolution, annotations map[string]strin
 
 // PassthroughKeys returns every annotation key some rule sets, sorted.
 func (p *Policy) PassthroughKeys() []string { return slices.Sorted(maps.Keys(p.owners)) }
+
+// use makes nr, found by source, the resolved rule.
+func (r *Resolution) use(source ResolutionSource, nr *namedRule) {
+	r.Source, r.RuleName, r.Rule, r.AnnotationKeys = source, nr.name, nr.rule, nr.annotationKeys
+}
