@@ -30,24 +30,24 @@ var errClassesSyncing = errors.New("the IngressClass view has not synced yet")
 // it has synced; until then View reports errClassesSyncing.
 //
 // Admissions read an immutable index (rules.StaticClasses: a map by name and
-// the default class), rebuilt from the informer's events the first time it
-// is read after a change. A lookup is a map read: no cache Get with its deep
-// copy, and no List and sort of every class to find the default, per
-// request; a burst of events (the initial list) costs one rebuild.
+// the default class) that each informer event replaces. A lookup is a map
+// read: no cache Get with its deep copy, and no List and sort of every class
+// to find the default, per request.
 type IngressClassCache struct {
 	cache  cache.Cache
 	synced atomic.Bool
 	err    atomic.Pointer[error]
 
-	mu      sync.Mutex
+	mu      sync.Mutex                    // serializes events
 	classes map[string]rules.IngressClass // by name, as the events left them
-	dirty   atomic.Bool                   // classes changed since view was built
 	view    atomic.Pointer[rules.StaticClasses]
 }
 
 // NewIngressClassCache returns a view over c; add it to the manager.
 func NewIngressClassCache(c cache.Cache) *IngressClassCache {
-	return &IngressClassCache{cache: c, classes: map[string]rules.IngressClass{}}
+	cc := &IngressClassCache{cache: c, classes: map[string]rules.IngressClass{}}
+	cc.view.Store(rules.NewStaticClasses())
+	return cc
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every
@@ -74,10 +74,7 @@ func (c *IngressClassCache) Start(ctx context.Context) error {
 				obj = tombstone.Obj
 			}
 			if ic, ok := obj.(*networkingv1.IngressClass); ok {
-				c.mu.Lock()
-				delete(c.classes, ic.Name)
-				c.dirty.Store(true)
-				c.mu.Unlock()
+				c.update(func() { delete(c.classes, ic.Name) })
 			}
 		},
 	})
@@ -102,14 +99,18 @@ func (c *IngressClassCache) Start(ctx context.Context) error {
 }
 
 func (c *IngressClassCache) set(obj any) {
-	ic, ok := obj.(*networkingv1.IngressClass)
-	if !ok {
-		return
+	if ic, ok := obj.(*networkingv1.IngressClass); ok {
+		c.update(func() { c.classes[ic.Name] = rules.IngressClassOf(ic) })
 	}
+}
+
+// update applies one event to the classes and publishes a new index. Every
+// event rebuilds it whole; IngressClasses are a handful per cluster.
+func (c *IngressClassCache) update(change func()) {
 	c.mu.Lock()
-	c.classes[ic.Name] = rules.IngressClassOf(ic)
-	c.dirty.Store(true)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	change()
+	c.view.Store(rules.NewStaticClasses(slices.Collect(maps.Values(c.classes))...))
 }
 
 // Synced is the readiness check.
@@ -133,14 +134,6 @@ func (c *IngressClassCache) View() (rules.IngressClasses, error) {
 	}
 	if err := c.Synced(); err != nil {
 		return nil, err
-	}
-	if c.dirty.Load() || c.view.Load() == nil {
-		c.mu.Lock()
-		if c.dirty.Load() || c.view.Load() == nil {
-			c.view.Store(rules.NewStaticClasses(slices.Collect(maps.Values(c.classes))...))
-			c.dirty.Store(false)
-		}
-		c.mu.Unlock()
 	}
 	return c.view.Load(), nil
 }
