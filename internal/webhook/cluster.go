@@ -32,7 +32,11 @@ var errClassesSyncing = errors.New("the IngressClass view has not synced yet")
 // Admissions read an immutable index (rules.StaticClasses: a map by name and
 // the default class) that each informer event replaces. A lookup is a map
 // read: no cache Get with its deep copy, and no List and sort of every class
-// to find the default, per request.
+// to find the default, per request. Measured once against the e2e API server
+// with two IngressClasses (a throwaway test, 200,000 calls each): the
+// manager cache's Get plus rules.IngressClassOf took 1.8 µs and its List
+// without copies 2.1 µs, against 13 ns and 9 ns for the index; 2 µs is 4%
+// of an admission's 44 µs (BenchmarkReviewHandler).
 type IngressClassCache struct {
 	cache  cache.Cache
 	synced atomic.Bool
