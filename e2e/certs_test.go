@@ -360,14 +360,10 @@ func ready(w *framework.Webhook) bool {
 // An expired certificate swapped into --cert-dir (files mode) makes /readyz
 // fail and say why; a valid one makes it ready again.
 func TestExpiredCertificateMakesTheWebhookUnready(t *testing.T) {
-	w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
+	w := startWebhook(t, "webhook", framework.WebhookOptions{
 		Dir:        filepath.Join(env.WorkDir, "expired-certificate"),
 		PolicyFile: env.PolicyFile,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
 
 	if err := certs.WriteDir(w.CertDir, w.CABundle, expiredPair(t)); err != nil {
 		t.Fatal(err)

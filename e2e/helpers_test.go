@@ -43,6 +43,27 @@ func requireWebhook(t *testing.T) {
 	}
 }
 
+// startWebhook starts one more `serve` for the test (Dir defaults to a
+// temporary directory); it is stopped when the test ends, and a failed test
+// logs the end of its log, named what.
+func startWebhook(t *testing.T, what string, o framework.WebhookOptions) *framework.Webhook {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	w, err := framework.StartWebhook(t.Context(), env.Paths, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log (last 40 lines):\n%s", what, w.LogTail(40))
+		}
+		_ = w.Stop()
+	})
+	return w
+}
+
 // requireBench skips a measurement unless HCP_BENCH is set, as target
 // (make bench, make bench-fleet) does.
 func requireBench(t *testing.T, target string) {

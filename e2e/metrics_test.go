@@ -19,16 +19,11 @@ import (
 // the manifests' hcp-ingress-webhook-metrics-reader ClusterRole grants.
 func TestMetricsSecureByDefault(t *testing.T) {
 	requireWebhook(t)
-	w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
-		Dir:           t.TempDir(),
+	w := startWebhook(t, "webhook", framework.WebhookOptions{
 		Kubeconfig:    env.Management.Kubeconfig,
 		PolicyFile:    env.PolicyFile,
 		MetricsSecure: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop() })
 	if !strings.HasPrefix(w.MetricsURL, "https://") {
 		t.Fatalf("MetricsURL = %s, want https", w.MetricsURL)
 	}

@@ -522,20 +522,10 @@ func TestPassthroughRouteThroughTraefikCRD(t *testing.T) {
 // ends. It returns an uncached client.
 func startRoutesController(t *testing.T) ctrlclient.Client {
 	t.Helper()
-	w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
-		Dir:        t.TempDir(),
+	startWebhook(t, "serve --routes", framework.WebhookOptions{
 		Kubeconfig: env.Management.Kubeconfig,
 		PolicyFile: env.PolicyFile,
 		ExtraArgs:  []string{"--routes"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serve --routes log (last 40 lines):\n%s", w.LogTail(40))
-		}
-		_ = w.Stop()
 	})
 	c, err := ctrlclient.New(env.Management.Config, ctrlclient.Options{})
 	if err != nil {

@@ -335,22 +335,11 @@ func TestPolicyConfigMap(t *testing.T) {
 // management cluster; it is stopped when the test ends.
 func startConfigMapWebhook(t *testing.T, noReadyWait bool) *framework.Webhook {
 	t.Helper()
-	w, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
-		Dir:             t.TempDir(),
+	return startWebhook(t, "--policy-configmap webhook", framework.WebhookOptions{
 		Kubeconfig:      env.Management.Kubeconfig,
 		PolicyConfigMap: policyNamespace + "/" + policyName,
 		NoReadyWait:     noReadyWait,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--policy-configmap webhook log (last 30 lines):\n%s", w.LogTail(30))
-		}
-		_ = w.Stop()
-	})
-	return w
 }
 
 // routeTo registers the management overlay's webhook configurations against

@@ -48,13 +48,9 @@ func TestPeakRSS(t *testing.T) {
 	}
 
 	inputs := rssInputs(t)
-	ours, err := framework.StartWebhook(t.Context(), env.Paths, framework.WebhookOptions{
+	ours := startWebhook(t, "webhook", framework.WebhookOptions{
 		Dir: filepath.Join(dir, "ours"), Kubeconfig: env.Management.Kubeconfig, MetricsSecure: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ours.Stop() })
 	measureRSS(t, "hcp-ingress-webhook", ours.PID(), admissions, ours.CABundle, func(i int) (string, []byte) {
 		in := inputs[i%len(inputs)]
 		path := "/mutate-workload"
