@@ -1,17 +1,27 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/e2e/framework"
@@ -62,6 +72,54 @@ func startWebhook(t *testing.T, what string, o framework.WebhookOptions) *framew
 		_ = w.Stop()
 	})
 	return w
+}
+
+// admitDirect sends a CREATE review of object in namespace straight to w's
+// path (no API server in between) and returns the response.
+func admitDirect(t *testing.T, w *framework.Webhook, path, namespace string, object []byte) *admissionv1.AdmissionResponse {
+	t.Helper()
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "e2e", Operation: admissionv1.Create, Namespace: namespace,
+			Object: runtime.RawExtension{Raw: object},
+		},
+	}
+	body, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := webhookClient(t, w).Post(w.URL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(out, &review); err != nil || review.Response == nil {
+		t.Fatalf("bad AdmissionReview response %d: %s", resp.StatusCode, out)
+	}
+	return review.Response
+}
+
+var (
+	clientsMu sync.Mutex
+	clientsBy = map[*framework.Webhook]*http.Client{}
+)
+
+// webhookClient is a keep-alive HTTPS client that trusts w's CA.
+func webhookClient(t *testing.T, w *framework.Webhook) *http.Client {
+	clientsMu.Lock()
+	defer clientsMu.Unlock()
+	if c, ok := clientsBy[w]; ok {
+		return c
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(w.CABundle) {
+		t.Fatal("the webhook's CA bundle holds no certificate")
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	clientsBy[w] = c
+	return c
 }
 
 // requireBench skips a measurement unless HCP_BENCH is set, as target

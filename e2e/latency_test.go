@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -114,11 +112,7 @@ func TestDryRunLatency(t *testing.T) {
 // The three alternate request by request.
 func apiServerPerCall(t *testing.T, dyn dynamic.Interface, cp *unstructured.Unstructured, ours string) {
 	matchConditions := ourMatchConditions(t)
-	var review admissionv1.AdmissionReview
-	review.APIVersion, review.Kind = "admission.k8s.io/v1", "AdmissionReview"
-	review.Request = &admissionv1.AdmissionRequest{UID: "capture", Operation: admissionv1.Create, Namespace: ours}
-	review.Request.Object.Raw = mustJSON(t, cp.Object)
-	oursResponse := postReview(t, env.Webhook.URL+"/mutate-controlplane", env.Webhook.CABundle, review)
+	oursResponse := admitDirect(t, env.Webhook, "/mutate-controlplane", ours, mustJSON(t, cp.Object))
 	if len(oursResponse.Patch) == 0 || len(oursResponse.Warnings) == 0 {
 		t.Fatalf("our webhook's response has no patch or no warnings: %+v", oursResponse)
 	}
@@ -260,25 +254,6 @@ webhooks:
 		cleanupKubectl(t, env.Management, "delete", "mutatingwebhookconfiguration", "hcp-ingress-bench-"+name, "--ignore-not-found")
 	})
 	return ref
-}
-
-// postReview sends review to url (served with a certificate signed by caPEM)
-// and returns the response.
-func postReview(t *testing.T, url string, caPEM []byte, review admissionv1.AdmissionReview) *admissionv1.AdmissionResponse {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Post(url, "application/json", bytes.NewReader(mustJSON(t, review)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil {
-		t.Fatalf("%s: %s: response %+v, %v", url, resp.Status, out, err)
-	}
-	return out.Response
 }
 
 // ourMatchConditions returns, as JSON, the CEL matchConditions of our

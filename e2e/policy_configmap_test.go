@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +16,6 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -447,29 +443,13 @@ func flipAnnotations(t *testing.T, w *framework.Webhook, cp interface{ MarshalJS
 	if err != nil {
 		t.Fatal(err)
 	}
-	review := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: "e2e", Operation: admissionv1.Create, Namespace: "e2e",
-			Object: runtime.RawExtension{Raw: raw},
-		},
-	}
-	body, _ := json.Marshal(review)
-	resp, err := webhookClient(t, w).Post(w.URL+"/mutate-controlplane", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(out, &review); err != nil || review.Response == nil {
-		t.Fatalf("bad AdmissionReview response %d: %s", resp.StatusCode, out)
-	}
-	if !review.Response.Allowed {
-		t.Fatalf("denied: %v", review.Response.Result)
+	response := admitDirect(t, w, "/mutate-controlplane", "e2e", raw)
+	if !response.Allowed {
+		t.Fatalf("denied: %v", response.Result)
 	}
 	mutated := raw
-	if len(review.Response.Patch) > 0 {
-		patch, err := jsonpatch.DecodePatch(review.Response.Patch)
+	if len(response.Patch) > 0 {
+		patch, err := jsonpatch.DecodePatch(response.Patch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -492,27 +472,6 @@ func flipAnnotations(t *testing.T, w *framework.Webhook, cp interface{ MarshalJS
 		return ""
 	}
 	return x + "/" + y
-}
-
-var (
-	clientsMu sync.Mutex
-	clientsBy = map[*framework.Webhook]*http.Client{}
-)
-
-// webhookClient is a keep-alive HTTPS client that trusts w's CA.
-func webhookClient(t *testing.T, w *framework.Webhook) *http.Client {
-	clientsMu.Lock()
-	defer clientsMu.Unlock()
-	if c, ok := clientsBy[w]; ok {
-		return c
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(w.CABundle) {
-		t.Fatal("the webhook's CA bundle holds no certificate")
-	}
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	clientsBy[w] = c
-	return c
 }
 
 func readyz(t *testing.T, w *framework.Webhook) (int, string) {
