@@ -598,7 +598,7 @@ type soakSample struct {
 
 func (s *soak) sample(start time.Time) soakSample {
 	s.t.Helper()
-	rss, err := vmRSS(s.w.PID())
+	rss, err := s.w.RSS()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -606,13 +606,7 @@ func (s *soak) sample(start time.Time) soakSample {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return soakSample{at: time.Since(start).Round(time.Second), rssKiB: rss, goroutines: g}
-}
-
-// vmRSS reads VmRSS (KiB) from /proc/<pid>/status.
-func vmRSS(pid int) (int64, error) {
-	rss, err := framework.ProcStatus(pid, "VmRSS:")
-	return rss / 1024, err
+	return soakSample{at: time.Since(start).Round(time.Second), rssKiB: rss / 1024, goroutines: g}
 }
 
 // run puts the load on for duration and drives the disruptions from this

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/hcp-ingress/hcp-ingress-webhook/certs"
 )
@@ -62,19 +61,4 @@ func (f *Fleet) Log() string {
 		return err.Error()
 	}
 	return string(data)
-}
-
-// LogLines returns the log lines that contain every one of substrings.
-func (f *Fleet) LogLines(substrings ...string) []string {
-	var out []string
-	for _, line := range strings.Split(f.Log(), "\n") {
-		all := true
-		for _, s := range substrings {
-			all = all && strings.Contains(line, s)
-		}
-		if all && line != "" {
-			out = append(out, line)
-		}
-	}
-	return out
 }

@@ -66,7 +66,10 @@ func TestDecodedInOnePassAdmitsAsTheRawObject(t *testing.T) {
 			if err != nil || string(object) == "null" {
 				continue
 			}
-			tm, err := decodeObject[typeMeta](object)
+			tm, err := decodeObject[struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+			}](object)
 			if err != nil {
 				t.Fatalf("%s #%d: %v", file, i, err)
 			}

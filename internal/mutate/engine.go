@@ -102,7 +102,8 @@ type Result struct {
 	Rule string
 }
 
-// ErrNotATarget is returned by Object for kinds the webhook does not mutate.
+// ErrNotATarget is returned by ControlPlane and Workload for kinds they do
+// not mutate.
 var ErrNotATarget = errors.New("not an object the webhook mutates")
 
 // TargetOf tells which engine handles an apiVersion and kind.
@@ -121,30 +122,6 @@ func TargetOf(apiVersion, kind string) (Target, bool) {
 		return TargetWorkload, true
 	}
 	return "", false
-}
-
-// typeMeta is the part of every object that says what it is.
-type typeMeta struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-}
-
-// Object dispatches on the object's apiVersion and kind. It is what the
-// offline `mutate` command uses; the server knows the target from its path.
-// Kinds that are not targets return ErrNotATarget.
-func Object(in Input) (Result, error) {
-	tm, err := decodeObject[typeMeta](in.Object)
-	if err != nil {
-		return Result{}, err
-	}
-	target, ok := TargetOf(tm.APIVersion, tm.Kind)
-	if !ok {
-		return Result{}, ErrNotATarget
-	}
-	if target == TargetControlPlane {
-		return ControlPlane(in)
-	}
-	return Workload(in)
 }
 
 // Both engines start the same way: passesUnread before decoding, then
