@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
@@ -428,16 +428,9 @@ func (g *gauges) NeedLeaderElection() bool { return false }
 
 func (g *gauges) Start(ctx context.Context) error {
 	registerGauges.Do(func() { ctrlmetrics.Registry.MustRegister(fleetControlPlanes) })
-	ticker := time.NewTicker(g.o.CheckInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if g.watcher.Synced() != nil || g.o.Policy() == nil {
-			continue
+			return
 		}
 		inv := Inventory{Reader: g.client, Kinds: g.watcher.Served(), Policy: g.o.Policy(), ChildWebhookURL: g.o.ChildWebhookURL}
 		if g.o.ChildWebhookURL != "" {
@@ -446,10 +439,11 @@ func (g *gauges) Start(ctx context.Context) error {
 		all, err := inv.Assess(ctx)
 		if err != nil {
 			g.o.Log.Error(err, "computing the fleet gauges")
-			continue
+			return
 		}
 		SetGauges(all)
-	}
+	}, g.o.CheckInterval)
+	return nil
 }
 
 // SetGauges sets hcp_ingress_fleet_controlplanes from assessments; every

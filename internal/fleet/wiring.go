@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -280,17 +281,10 @@ func (c *contentWatch) NeedLeaderElection() bool { return true }
 
 func (c *contentWatch) Start(ctx context.Context) error {
 	last := c.fingerprint()
-	ticker := time.NewTicker(c.o.CheckInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		now := c.fingerprint()
 		if bytes.Equal(now, last) {
-			continue
+			return
 		}
 		last = now
 		c.o.Log.Info("CA bundle or CCM namespace scope changed: updating every fleet ConfigMap")
@@ -305,11 +299,12 @@ func (c *contentWatch) Start(ctx context.Context) error {
 				select {
 				case c.events <- event.TypedGenericEvent[*unstructured.Unstructured]{Object: &list.Items[i]}:
 				case <-ctx.Done():
-					return nil
+					return
 				}
 			}
 		}
-	}
+	}, c.o.CheckInterval)
+	return nil
 }
 
 func (c *contentWatch) fingerprint() []byte {
