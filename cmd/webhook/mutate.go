@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +50,7 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 		}
 		opts.ChildWiring = true
 	}
+	oneShotGC()
 	var docs []offline.Document
 	for _, name := range *files {
 		more, err := readDocuments(name)
@@ -60,12 +63,38 @@ func runMutate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One write per stream rather than one per warning and per document:
+	// 1,000 objects made 3,500 write system calls.
+	warnings := bufio.NewWriterSize(stderr, 64<<10)
 	for _, o := range outcomes {
 		for _, w := range o.Result.Warnings {
-			fmt.Fprintf(stderr, "Warning: %s: %s\n", o.Document, w)
+			fmt.Fprintf(warnings, "Warning: %s: %s\n", o.Document, w)
 		}
 	}
-	return offline.Write(stdout, outcomes, *output)
+	if err := warnings.Flush(); err != nil {
+		return err
+	}
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	if err := offline.Write(out, outcomes, *output); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// oneShotGC sets the garbage collector for a command that reads its input,
+// allocates for a fraction of a second and exits: collect at 5x the live
+// heap instead of 2x, with a 512 MiB soft limit past which it collects as
+// often as it must. The measured reason (go test -run '^$' -bench Thousand
+// -count 6 ./internal/offline, GOGC=100 vs 400): 82 to 63 ms for -o json
+// and 109 to 85 ms for -o yaml; the largest input (32 MiB) peaks at 553 MB
+// instead of 325 MB. GOGC and GOMEMLIMIT in the environment still win.
+func oneShotGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(512 << 20)
+	}
 }
 
 func readDocuments(name string) ([]offline.Document, error) {
