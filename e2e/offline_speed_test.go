@@ -2,13 +2,14 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/offline/offlinetest"
 )
 
 // offlineBase is the commit the offline speed is compared with: the code
@@ -53,7 +54,7 @@ func TestOfflineSpeedup(t *testing.T) {
 		}
 	}
 	input := filepath.Join(dir, "big.yaml")
-	if err := os.WriteFile(input, thousandExamples(t), 0o600); err != nil {
+	if err := os.WriteFile(input, offlinetest.ThousandObjects(t, env.Paths.Root), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -81,29 +82,6 @@ func TestOfflineSpeedup(t *testing.T) {
 		t.Logf("offline mutate of 1,000 objects -o %s, process start included, medians of %d: %s %.1f ms, now %.1f ms: %.2fx faster",
 			format, rounds, base, ms(old), ms(now), float64(old)/float64(now))
 	}
-}
-
-// thousandExamples is the 1,000-document input of TestOfflineSpeedup, the
-// same as internal/offline's BenchmarkMutateThousandObjects.
-func thousandExamples(t *testing.T) []byte {
-	t.Helper()
-	var files []string
-	for _, dir := range []string{"controlplanes", "workloads"} {
-		matches, err := filepath.Glob(filepath.Join(env.Paths.Root, "examples", dir, "*.yaml"))
-		if err != nil || len(matches) == 0 {
-			t.Fatalf("examples/%s: %v", dir, err)
-		}
-		files = append(files, matches...)
-	}
-	var b bytes.Buffer
-	for i := range 1000 {
-		data, err := os.ReadFile(files[i%len(files)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "---\n%s", strings.ReplaceAll(string(data), "\n---\n", "\n"))
-	}
-	return b.Bytes()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -3,45 +3,20 @@ package offline
 import (
 	"bytes"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/offline/offlinetest"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
-// thousandObjects is a 1,000-document input made of the repository's
-// examples (control planes of every kind, CCM and other workloads), the
-// same input as the command line figure in docs/engine.md.
-func thousandObjects(tb testing.TB) []byte {
-	tb.Helper()
-	var files []string
-	for _, dir := range []string{"controlplanes", "workloads"} {
-		matches, err := filepath.Glob(filepath.Join("..", "..", "examples", dir, "*.yaml"))
-		if err != nil || len(matches) == 0 {
-			tb.Fatalf("examples/%s: %v", dir, err)
-		}
-		files = append(files, matches...)
-	}
-	var b bytes.Buffer
-	for i := range 1000 {
-		data, err := os.ReadFile(files[i%len(files)])
-		if err != nil {
-			tb.Fatal(err)
-		}
-		b.WriteString("---\n")
-		b.WriteString(strings.ReplaceAll(string(data), "\n---\n", "\n"))
-	}
-	return b.Bytes()
-}
-
 // BenchmarkMutateThousandObjects is `mutate -f big.yaml -o FORMAT` without
-// the process: read, run the engine on every document, render.
+// the process: read, run the engine on every document, render. The input is
+// the same as the command line figure in docs/engine.md.
 func BenchmarkMutateThousandObjects(b *testing.B) {
-	input := thousandObjects(b)
+	input := offlinetest.ThousandObjects(b, filepath.Join("..", ".."))
 	opts := Options{Policy: rules.Default(), APIServer: &rules.APIServer{Host: "api.example.com", Port: 443}}
 	for _, format := range []string{"json", "yaml"} {
 		b.Run(format, func(b *testing.B) {

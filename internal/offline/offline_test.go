@@ -3,12 +3,14 @@ package offline
 import (
 	"bytes"
 	"io"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/offline/offlinetest"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 
@@ -146,7 +148,7 @@ func TestJSONToYAMLMatchesSigsYAML(t *testing.T) {
 		"escapes":  `{"k":"\u00e9\/\\"}`,
 		"top list": `[1,"a",null]`,
 	}
-	docs, err := Read("big.yaml", bytes.NewReader(thousandObjects(t)))
+	docs, err := Read("big.yaml", bytes.NewReader(offlinetest.ThousandObjects(t, filepath.Join("..", ".."))))
 	if err != nil {
 		t.Fatal(err)
 	}
