@@ -113,13 +113,23 @@ func webhookClient(t *testing.T, w *framework.Webhook) *http.Client {
 	if c, ok := clientsBy[w]; ok {
 		return c
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(w.CABundle) {
-		t.Fatal("the webhook's CA bundle holds no certificate")
-	}
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	c := httpsClient(t, w.CABundle, 0)
 	clientsBy[w] = c
 	return c
+}
+
+// httpsClient is a keep-alive HTTPS client that trusts the certificates of
+// caPEM, with conns idle connections per host (0: net/http's default).
+func httpsClient(t *testing.T, caPEM []byte, conns int) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the CA bundle holds no certificate")
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: conns,
+	}}
 }
 
 // requireBench skips a measurement unless HCP_BENCH is set, as target

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,16 +33,19 @@ func TestOfflineSpeedup(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "base")
-	git := func(args ...string) {
-		t.Helper()
+	git := func(args ...string) ([]byte, error) {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = env.Paths.Root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("git %s: %v (a clone without the history of %s?)\n%s", strings.Join(args, " "), err, base, out)
-		}
+		return cmd.CombinedOutput()
 	}
-	git("worktree", "add", "--detach", tree, base)
-	t.Cleanup(func() { git("worktree", "remove", "--force", tree) })
+	if out, err := git("worktree", "add", "--detach", tree, base); err != nil {
+		t.Skipf("git worktree add %s: %v (a clone without the history of %s?)\n%s", base, err, base, out)
+	}
+	t.Cleanup(func() {
+		if out, err := git("worktree", "remove", "--force", tree); err != nil {
+			t.Logf("git worktree remove: %v\n%s", err, out)
+		}
+	})
 
 	binaries := map[string]string{base: filepath.Join(dir, "old"), "now": filepath.Join(dir, "now")}
 	for name, src := range map[string]string{base: tree, "now": env.Paths.Root} {

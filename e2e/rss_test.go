@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,7 +59,7 @@ func TestPeakRSS(t *testing.T) {
 	})
 
 	ref := startMinimalWebhook(t, filepath.Join(dir, "minimal-webhook"), filepath.Join(dir, "reference"))
-	measureRSS(t, "minimal-webhook", ref.pid, admissions, ref.ca, func(i int) (string, []byte) {
+	measureRSS(t, "minimal-webhook", ref.PID(), admissions, ref.ca, func(i int) (string, []byte) {
 		return ref.url + "/mutate", inputs[i%len(inputs)].body
 	})
 }
@@ -100,7 +98,7 @@ func rssInputs(t *testing.T) []rssInput {
 }
 
 type minimalWebhook struct {
-	pid int
+	*framework.Program
 	url string
 	ca  []byte
 }
@@ -116,38 +114,21 @@ func startMinimalWebhook(t *testing.T, binary, dir string) minimalWebhook {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "minimal-webhook.log"))
+	p, err := framework.StartProgram(t.Context(), binary, []string{"--kubeconfig", env.Management.Kubeconfig,
+		"--port", strconv.Itoa(ports[0]), "--cert-dir", filepath.Join(dir, "certs"),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+	}, filepath.Join(dir, "minimal-webhook.log"), fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "--kubeconfig", env.Management.Kubeconfig, "--port", strconv.Itoa(ports[0]),
-		"--cert-dir", filepath.Join(dir, "certs"), "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = log.Close()
 		if t.Failed() {
-			out, _ := os.ReadFile(log.Name())
-			t.Logf("reference webhook log:\n%s", out)
+			t.Logf("reference webhook log (last 40 lines):\n%s", p.LogTail(40))
 		}
+		_ = p.Stop()
 	})
-	eventually(t, "the reference webhook is ready", func() string {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2]))
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return resp.Status
-		}
-		return ""
-	})
-	return minimalWebhook{pid: cmd.Process.Pid, url: fmt.Sprintf("https://127.0.0.1:%d", ports[0]), ca: ca.CertPEM}
+	return minimalWebhook{Program: p, url: fmt.Sprintf("https://127.0.0.1:%d", ports[0]), ca: ca.CertPEM}
 }
 
 // measureRSS logs pid's memory once ready and after n admissions from 16
@@ -156,11 +137,7 @@ func measureRSS(t *testing.T, name string, pid, n int, caPEM []byte, request fun
 	t.Helper()
 	time.Sleep(2 * time.Second) // informers synced, start-up garbage collected
 	idle := memoryOf(t, pid)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 16,
-	}}
+	client := httpsClient(t, caPEM, 16)
 	defer client.CloseIdleConnections()
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup

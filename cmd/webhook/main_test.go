@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"github.com/hcp-ingress/hcp-ingress-webhook/internal/rules"
 )
 

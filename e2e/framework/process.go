@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,6 +125,45 @@ func (p *process) Exited() bool {
 	default:
 		return false
 	}
+}
+
+// PID is the process id (to tell a reload from a restart, to read its
+// memory).
+func (p *process) PID() int {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// PeakRSS is the process's peak resident set size (VmHWM), in bytes.
+func (p *process) PeakRSS() (int64, error) {
+	return ProcStatus(p.PID(), "VmHWM:")
+}
+
+// RSS is the process's resident set size now (VmRSS), in bytes.
+func (p *process) RSS() (int64, error) {
+	return ProcStatus(p.PID(), "VmRSS:")
+}
+
+// Program is another program a test runs (a reference webhook to measure
+// against): its log, its memory and an orderly stop.
+type Program struct {
+	process
+}
+
+// StartProgram runs binary with args, its output in logFile, and waits until
+// readyURL answers 200 (or the program exits, or a minute passes).
+func StartProgram(ctx context.Context, binary string, args []string, logFile, readyURL string) (*Program, error) {
+	p := &Program{process: newProcess(logFile)}
+	if err := p.start(binary, args, kubectlEnv(), nil); err != nil {
+		return nil, err
+	}
+	if err := p.waitOK(ctx, filepath.Base(binary), readyURL, time.Minute, nil); err != nil {
+		_ = p.Stop()
+		return nil, fmt.Errorf("%w\n%s log (last lines):\n%s", err, binary, p.LogTail(30))
+	}
+	return p, nil
 }
 
 // LogTail returns the last n lines of the log.

@@ -195,9 +195,9 @@ func (w *Webhook) dialTLS(roots *x509.CertPool) error {
 	return conn.Close()
 }
 
-// freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
-// released before the webhook binds them; nothing else here races for them.
-// FreePorts returns n ports on 127.0.0.1 that were free a moment ago.
+// FreePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
+// released before the program that binds them starts; nothing else here
+// races for them.
 func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var listeners []net.Listener
@@ -215,24 +215,6 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// PID is the webhook's process id (to tell a reload from a restart).
-func (w *Webhook) PID() int {
-	if w == nil || w.cmd == nil || w.cmd.Process == nil {
-		return 0
-	}
-	return w.cmd.Process.Pid
-}
-
-// PeakRSS is the process's peak resident set size (VmHWM), in bytes.
-func (w *Webhook) PeakRSS() (int64, error) {
-	return ProcStatus(w.PID(), "VmHWM:")
-}
-
-// RSS is the process's resident set size now (VmRSS), in bytes.
-func (w *Webhook) RSS() (int64, error) {
-	return ProcStatus(w.PID(), "VmRSS:")
 }
 
 // ProcStatus reads a size field of /proc/<pid>/status (VmRSS:, VmHWM:,

@@ -1,13 +1,14 @@
 package rules
 
 import (
-	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/hcp-ingress/hcp-ingress-webhook/internal/golden"
 )
 
 // providerWorkload is what detection reads of a Deployment or DaemonSet.
